@@ -1,0 +1,124 @@
+"""The ``tso3x`` command: ``run``, ``simulate`` and ``demo``.
+
+Option names follow one rule: ``--`` + the jwst parameter name with ``_`` → ``-``.
+Bad input ends with one line ``tso3x: error: <file>: <problem>`` on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import Tso3xInputError
+from .io.calints import DEFAULT_CHUNK_MB
+
+log = logging.getLogger("tso3x")
+
+
+def _shape(text: str) -> tuple[int, int]:
+    try:
+        ny, nx = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"shape must look like 32x2048, not {text!r}") from None
+    return ny, nx
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output-dir", default=".", help="folder for the products (default: current folder)")
+    od = p.add_argument_group("outlier_detection (jwst names and defaults)")
+    od.add_argument("--rolling-window-width", type=int, default=25, help="rolling median window (integrations)")
+    od.add_argument("--snr", default="5.0", help='detection threshold in sigma, e.g. "5" or "5.0 4.0" (first used)')
+    od.add_argument("--maskpt", type=float, default=0.7, help="weight threshold fraction")
+    od.add_argument("--good-bits", default="~DO_NOT_USE", help="DQ bits counted as good")
+    od.add_argument("--skip-outlier-detection", action="store_true", help="skip outlier detection (no crfints)")
+    ref = p.add_argument_group("reference files")
+    ref.add_argument("--override-gain", metavar="FILE", help="gain reference file (photometry of DN/s data)")
+    ref.add_argument("--override-extract1d", metavar="FILE", help="EXTRACT1D reference file (JSON)")
+    ref.add_argument("--override-apcorr", metavar="FILE", help="APCORR reference file, or N/A")
+    p.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK_MB,
+                   help=f"megabytes of all arrays of one chunk of integrations (default {DEFAULT_CHUNK_MB:g})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tso3x", description="JWST calwebb_tso3 on dask.")
+    parser.add_argument("--version", action="version", version=f"tso3x {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="process a tso3 association")
+    run.add_argument("asn", help="Level-3 tso3 association (JSON)")
+    _add_run_options(run)
+
+    sim = sub.add_parser("simulate", help="write a synthetic real-format exposure with its association")
+    sim.add_argument("mode", help="simulated mode (see tso3x.simulate.MODES)")
+    sim.add_argument("outdir", help="folder for the calints, association and reference files")
+    sim.add_argument("--nints", type=int, default=60, help="integrations in the exposure")
+    sim.add_argument("--nseg", type=int, default=2, help="segments")
+    sim.add_argument("--seed", type=int, default=0, help="random seed")
+    sim.add_argument("--shape", type=_shape, help="frame shape NYxNX")
+    sim.add_argument("--bunit", help="BUNIT of SCI (e.g. MJy/sr, DN/s)")
+    sim.add_argument("--detectors", help="comma-separated detectors (nrs_brightobj: NRS1,NRS2)")
+
+    demo = sub.add_parser("demo", help="simulate a small exposure and run the pipeline on it")
+    demo.add_argument("outdir", nargs="?", default="tso3x-demo", help="folder for data and products")
+    demo.add_argument("--mode", default="nrs_brightobj", help="simulated mode")
+    return parser
+
+
+def _run_params(args: argparse.Namespace) -> dict:
+    return dict(rolling_window_width=args.rolling_window_width, snr=args.snr, maskpt=args.maskpt,
+                good_bits=args.good_bits, skip_outlier_detection=args.skip_outlier_detection,
+                chunk_mb=args.chunk_mb, override_gain=args.override_gain,
+                override_extract1d=args.override_extract1d, override_apcorr=args.override_apcorr)
+
+
+def _simulate(args: argparse.Namespace):
+    from .simulate import MODES, simulate
+
+    if args.mode not in MODES:
+        raise Tso3xInputError(None, f"unknown mode {args.mode!r}; choose from {', '.join(MODES)}")
+    detectors = tuple(d.strip().upper() for d in args.detectors.split(",")) if args.detectors else None
+    return simulate(args.mode, args.outdir, nints=args.nints, nseg=args.nseg, seed=args.seed, shape=args.shape,
+                    bunit=args.bunit, detectors=detectors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tso3x`` console script."""
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from .pipeline import run
+
+    try:
+        if args.command == "run":
+            products = run(args.asn, args.output_dir, **_run_params(args))
+        elif args.command == "simulate":
+            exposure = _simulate(args)
+            print(f"association: {exposure.asn}")
+            for path in exposure.segments:
+                print(f"segment:     {path}")
+            return 0
+        else:
+            from .simulate import simulate
+
+            exposure = simulate(args.mode, Path(args.outdir) / "data", nints=80, nseg=2, seed=1)
+            print(f"simulated {args.mode}: {exposure.asn}")
+            products = run(exposure.asn, Path(args.outdir) / "products",
+                           override_gain=exposure.gain, override_extract1d=exposure.extract1d)
+    except Tso3xInputError as exc:
+        print(f"tso3x: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tso3x: error: interrupted", file=sys.stderr)
+        return 130
+    for path in products:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

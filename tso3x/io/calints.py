@@ -1,0 +1,261 @@
+"""Open ``_calints`` segments as lazy, integration-chunked xarray Datasets.
+
+A segment becomes a Dataset with dims ``(integration, y, x)``; its image extensions are dask arrays
+read chunk by chunk from the FITS file (see :mod:`tso3x.io.fitsfile`), INT_TIMES become coordinates and
+the keywords the pipeline needs become attrs. Segments of one exposure and detector concatenate along
+``integration``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+from dask.base import tokenize
+
+from .. import names
+from ..errors import Tso3xInputError
+from .fitsfile import HduLayout, find_hdu, image_source, read_layout, read_table
+
+log = logging.getLogger(__name__)
+
+#: PRIMARY keywords copied into Dataset attrs (when present).
+PRIMARY_KEYWORDS = (
+    "TELESCOP", "INSTRUME", "DETECTOR", "MODULE", "CHANNEL", "FILTER", "PUPIL", "GRATING", "EXP_TYPE",
+    "TSOVISIT", "NINTS", "INTSTART", "INTEND", "EXSEGNUM", "EXSEGTOT", "NGROUPS", "NFRAMES", "TFRAME",
+    "TGROUP", "EFFINTTM", "EXPSTART", "EXPMID", "EXPEND", "SUBARRAY", "SUBSTRT1", "SUBSTRT2", "SUBSIZE1",
+    "SUBSIZE2", "FASTAXIS", "SLOWAXIS", "PROGRAM", "OBSERVTN", "VISIT", "EXPOSURE", "OBS_ID", "TARGNAME",
+    "TARG_RA", "TARG_DEC", "DATAMODL", "DATE-OBS", "TIME-OBS",
+)
+#: SCI-header keywords copied into Dataset attrs (when present).
+SCI_KEYWORDS = (
+    "BUNIT", "PIXAR_SR", "PIXAR_A2", "PHOTMJSR", "PHOTUJA2", "XREF_SCI", "YREF_SCI", "SRCTYPE", "DISPAXIS",
+    "SLTNAME", "SLTSTRT1", "SLTSTRT2", "SLTSIZE1", "SLTSIZE2", "SRCXPOS", "SRCYPOS", "S_REGION",
+)
+TSO_EXP_TYPES = ("NRC_TSIMAGE", "NRC_TSGRISM", "NRS_BRIGHTOBJ")
+#: Default megabytes of all arrays of one chunk together.
+DEFAULT_CHUNK_MB = 128.0
+
+
+def _header_attrs(primary: HduLayout, sci: HduLayout) -> dict:
+    attrs = {}
+    for hdu, keys in ((primary, PRIMARY_KEYWORDS), (sci, SCI_KEYWORDS)):
+        for key in keys:
+            value = hdu.header.get(key)
+            if value is not None and not isinstance(value, bool | int | float | str):
+                value = str(value)
+            if value is not None:
+                attrs[key] = value
+    return attrs
+
+
+def _cube_hdus(path: Path, layout: list[HduLayout]) -> tuple[dict[str, HduLayout], tuple[int, ...]]:
+    """The image HDUs of a segment, checked: SCI 3-D float; ERR and DQ of its shape; VAR_* optional."""
+    found: dict[str, HduLayout] = {}
+    for extname in ("SCI", "ERR", "DQ"):
+        hdu = find_hdu(layout, extname)
+        if hdu is None:
+            raise Tso3xInputError(path, f"no {extname} extension")
+        found[extname] = hdu
+    sci = image_source(path, found["SCI"])
+    if sci.ndim != 3:
+        raise Tso3xInputError(path, f"SCI is {sci.ndim}-D; a TSO segment needs (integration, y, x)", "SCI")
+    if found["SCI"].header["BITPIX"] > 0:
+        raise Tso3xInputError(path, "SCI is not floating point", "SCI")
+    shape = sci.shape
+    for extname in ("ERR", "DQ"):
+        other = image_source(path, found[extname])
+        if other.shape != shape:
+            raise Tso3xInputError(path, f"{extname} shape {other.shape} differs from SCI {shape}", extname)
+    if found["DQ"].header["BITPIX"] < 0:
+        raise Tso3xInputError(path, "DQ is not integer", "DQ")
+    for extname in ("VAR_POISSON", "VAR_RNOISE", "VAR_FLAT"):
+        hdu = find_hdu(layout, extname)
+        if hdu is None or hdu.header.get("NAXIS", 0) == 0:
+            continue
+        if image_source(path, hdu).shape != shape:
+            log.warning("%s: %s shape differs from SCI; it is left out of outlier detection", path, extname)
+            continue
+        found[extname] = hdu
+    return found, shape
+
+
+def _integration_numbers(path: Path, primary: HduLayout, n: int, int_times: np.ndarray) -> np.ndarray:
+    start = primary.header.get("INTSTART")
+    if isinstance(start, int) and start >= 1:
+        numbers = np.arange(start, start + n, dtype=np.int64)
+        end = primary.header.get("INTEND")
+        if isinstance(end, int) and end != start + n - 1:
+            raise Tso3xInputError(path, f"INTSTART={start}, INTEND={end} do not match {n} integrations",
+                                  "PRIMARY")
+        return numbers
+    if len(int_times) == n:
+        return int_times["integration_number"].astype(np.int64)
+    return np.arange(1, n + 1, dtype=np.int64)
+
+
+def _time_coords(path: Path, hdu: HduLayout, numbers: np.ndarray) -> dict[str, np.ndarray]:
+    table = read_table(path, hdu)
+    missing = [c for c in ("integration_number", *names.INT_TIMES_COORDS) if c not in (table.dtype.names or ())]
+    if missing:
+        raise Tso3xInputError(path, f"INT_TIMES lacks column {missing[0]}", "INT_TIMES")
+    row_of = {int(num): i for i, num in enumerate(table["integration_number"])}
+    absent = [int(num) for num in numbers if int(num) not in row_of]
+    if absent:
+        raise Tso3xInputError(path, f"INT_TIMES has {len(table)} rows and none for integration {absent[0]}",
+                              "INT_TIMES")
+    rows = np.array([row_of[int(num)] for num in numbers], dtype=np.int64)
+    return {coord: np.asarray(table[col], dtype=np.float64)[rows] for col, coord in names.INT_TIMES_COORDS.items()}
+
+
+def integrations_per_chunk(frame_bytes: int, chunk_mb: float) -> int:
+    """Integrations in one chunk so that all arrays of the chunk together take about ``chunk_mb`` MB."""
+    if chunk_mb <= 0:
+        raise Tso3xInputError(None, f"--chunk-mb must be positive, not {chunk_mb}")
+    return max(1, int(chunk_mb * 2**20 // max(frame_bytes, 1)))
+
+
+def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: int | None = None) -> xr.Dataset:
+    """Open one ``_calints`` segment lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+        The calints FITS file.
+    chunk_mb : float
+        Target megabytes of all image arrays of one chunk together.
+    segment : int, optional
+        Segment number for the ``segment`` coordinate; EXSEGNUM (or 1) by default.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``sci``, ``err``, ``dq`` and the ``var_*`` present, dims (integration, y, x), dask
+        arrays chunked along ``integration`` only; ``wavelength`` (y, x) in micron when the file has a
+        WAVELENGTH extension; coordinates ``integration`` (absolute, 1-based), ``segment`` and the INT_TIMES
+        times (days); attrs with the pipeline's keywords, ``filename`` and ``path``.
+    """
+    path = Path(path).resolve()
+    layout = read_layout(path)
+    primary = layout[0]
+    hdus, shape = _cube_hdus(path, layout)
+    times_hdu = find_hdu(layout, "INT_TIMES")
+    if times_hdu is None:
+        raise Tso3xInputError(path, "no INT_TIMES extension")
+    if "EXP_TYPE" not in primary.header:
+        raise Tso3xInputError(path, "no EXP_TYPE keyword", "PRIMARY")
+    n = shape[0]
+    numbers = _integration_numbers(path, primary, n, read_table(path, times_hdu))
+    coords = _time_coords(path, times_hdu, numbers)
+
+    sources = {names.CUBE_VARIABLES[ext]: image_source(path, hdu) for ext, hdu in hdus.items()}
+    frame_bytes = sum(src.dtype.itemsize for src in sources.values()) * shape[1] * shape[2]
+    per_chunk = integrations_per_chunk(frame_bytes, chunk_mb)
+    stamp = os.stat(path).st_mtime_ns
+    dims = (names.INTEGRATION, names.Y, names.X)
+    data_vars = {
+        var: (dims, da.from_array(src, chunks=(per_chunk, -1, -1), asarray=False, fancy=False,
+                                  name=f"{var}-{tokenize(src, stamp)}", meta=np.empty((0, 0, 0), src.dtype)))
+        for var, src in sources.items()
+    }
+    wav = find_hdu(layout, "WAVELENGTH")
+    if wav is not None and wav.header.get("NAXIS", 0) == 2:
+        wave = image_source(path, wav)
+        if wave.shape == shape[1:]:
+            data_vars[names.WAVELENGTH] = ((names.Y, names.X), wave[:], {"units": "um"})
+
+    seg = segment if segment is not None else int(primary.header.get("EXSEGNUM", 1) or 1)
+    integ = (names.INTEGRATION,)
+    ds = xr.Dataset(
+        data_vars,
+        coords={
+            names.INTEGRATION: numbers,
+            names.SEGMENT: (integ, np.full(n, seg, dtype=np.int64)),
+            **{name: (integ, values, {"units": "d"}) for name, values in coords.items()},
+        },
+        attrs={**_header_attrs(primary, hdus["SCI"]), "filename": path.name, "path": str(path)},
+    )
+    return ds
+
+
+def is_tso(attrs: dict) -> bool:
+    """jwst ``is_tso``: TSOVISIT true or a TSO EXP_TYPE, and NINTS (when given) at least 2."""
+    tso = bool(attrs.get("TSOVISIT")) or str(attrs.get("EXP_TYPE", "")).upper() in TSO_EXP_TYPES
+    nints = attrs.get("NINTS")
+    return tso and not (nints is not None and nints < 2)
+
+
+def is_imaging(attrs: dict) -> bool:
+    """calwebb_tso3's imaging decision: NRC_TSIMAGE, or MIR_IMAGE when the exposure is TSO."""
+    exp_type = str(attrs.get("EXP_TYPE", "")).upper()
+    return exp_type == "NRC_TSIMAGE" or (exp_type == "MIR_IMAGE" and is_tso(attrs))
+
+
+def exposure_key(ds: xr.Dataset) -> tuple[str, str]:
+    """Group key of a segment: exposure root of the file name (without ``-segNNN``) and DETECTOR."""
+    detector = str(ds.attrs.get("DETECTOR", ""))
+    root = re.split(r"-seg\d+", ds.attrs["filename"])[0]
+    root = root.split("_" + detector.lower())[0] if detector else root
+    return root, detector
+
+
+def concat_segments(segments: list[xr.Dataset]) -> xr.Dataset:
+    """Concatenate the segments of one exposure and detector along ``integration`` (sorted by number).
+
+    Raises
+    ------
+    Tso3xInputError
+        If EXP_TYPE or frame shape differ, or integration numbers overlap.
+    """
+    segments = sorted(segments, key=lambda s: int(s[names.INTEGRATION][0]))
+    first = segments[0]
+    for seg in segments[1:]:
+        if seg.attrs.get("EXP_TYPE") != first.attrs.get("EXP_TYPE"):
+            raise Tso3xInputError(seg.attrs["path"], f"EXP_TYPE {seg.attrs.get('EXP_TYPE')} differs from "
+                                  f"{first.attrs.get('EXP_TYPE')} of {first.attrs['filename']}", "PRIMARY")
+        if seg.sizes[names.Y] != first.sizes[names.Y] or seg.sizes[names.X] != first.sizes[names.X]:
+            raise Tso3xInputError(seg.attrs["path"], f"frame shape differs from {first.attrs['filename']}",
+                                  "SCI")
+        if set(seg.data_vars) != set(first.data_vars):
+            raise Tso3xInputError(seg.attrs["path"], f"extensions differ from {first.attrs['filename']}")
+    for prev, seg in zip(segments, segments[1:], strict=False):
+        if int(seg[names.INTEGRATION][0]) <= int(prev[names.INTEGRATION][-1]):
+            raise Tso3xInputError(seg.attrs["path"], "integration numbers overlap those of "
+                                  f"{prev.attrs['filename']}", "PRIMARY")
+    if len(segments) == 1:
+        out = first.copy()
+    else:
+        static = [v for v in first.data_vars if names.INTEGRATION not in first[v].dims]
+        out = xr.concat(segments, dim=names.INTEGRATION, data_vars="minimal", coords="minimal",
+                        compat="override", join="override", combine_attrs="override")
+        for var in static:
+            out[var] = first[var]
+    out.attrs = {k: v for k, v in first.attrs.items() if k not in ("filename", "path")}
+    out.attrs["segment_files"] = [s.attrs["path"] for s in segments]
+    return out
+
+
+def open_exposures(members: list[Path] | tuple[Path, ...], chunk_mb: float = DEFAULT_CHUNK_MB) -> list[xr.Dataset]:
+    """Open every member and group them into one Dataset per exposure and detector.
+
+    Every member is opened and checked (headers, shapes, INT_TIMES) before anything is computed.
+    The first member's exposure must be TSO (calwebb_tso3's check); otherwise a Tso3xInputError.
+    """
+    segments = [open_segment(p, chunk_mb) for p in members]
+    if not is_tso(segments[0].attrs):
+        raise Tso3xInputError(segments[0].attrs["path"], "not a TSO exposure (TSOVISIT is not true, EXP_TYPE "
+                              f"{segments[0].attrs.get('EXP_TYPE')} is not a TSO type, or NINTS < 2)", "PRIMARY")
+    groups: dict[tuple[str, str], list[xr.Dataset]] = {}
+    for seg in segments:
+        groups.setdefault(exposure_key(seg), []).append(seg)
+    return [concat_segments(group) for group in groups.values()]
+
+
+def expected_chunks(n: int, per_chunk: int) -> int:  # pragma: no cover - helper for reports
+    return math.ceil(n / per_chunk)

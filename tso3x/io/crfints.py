@@ -1,0 +1,184 @@
+"""Write ``_crfints`` segments chunk by chunk into a pre-allocated FITS file, then seal and rename it.
+
+The output has the input's HDUs and headers in the input's order. Image extensions that outlier
+detection updates are written block by block at their byte offsets (by whichever dask worker computed
+the block); every other HDU (INT_TIMES, WAVELENGTH, ASDF, …) is copied byte for byte. Each block returns
+its partial checksum, so the final CHECKSUM/DATASUM cost no second pass. The file is built under a
+temporary name and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from .. import __version__, names
+from . import checksum
+from .fitsfile import BLOCK, HduLayout, read_layout
+
+_KNOWN_SUFFIXES = ("calints", "crfints", "rateints", "cal", "rate", "x1dints", "median")
+_COPY_BYTES = 64 * 2**20
+
+
+def crfints_name(input_name: str, asn_id: str) -> str:
+    """jwst's crfints name: ``<input root without _asn_id and suffix>_<asn_id>_crfints.fits``."""
+    stem = Path(input_name).name.replace("_" + asn_id, "")
+    stem = re.sub(r"\.fits$", "", stem)
+    suffixes = "|".join(_KNOWN_SUFFIXES)
+    stem = re.sub(rf"_({suffixes})$", "", stem)
+    return f"{stem}_{asn_id}_crfints.fits"
+
+
+@dataclass
+class CubeTarget:
+    """A pre-allocated crfints file: where each updated image extension's data start."""
+
+    tmp_path: str
+    final_path: str
+    plane_bytes: int
+    data_offsets: dict[str, int]  #: Dataset variable → byte offset of its data in the file
+    headers: list[tuple[int, fits.Header, str | None]] = field(default_factory=list)
+    #: per HDU: header offset, header (cards reserved), variable name or None (copied HDU)
+    copied_sums: dict[int, int] = field(default_factory=dict)  #: header offset → datasum of copied HDUs
+
+
+def _pad(nbytes: int) -> int:
+    return -nbytes % BLOCK
+
+
+def _image_header(header: fits.Header, dtype: np.dtype) -> fits.Header:
+    header = header.copy()
+    for key in ("BZERO", "BSCALE"):
+        header.remove(key, ignore_missing=True)
+    if dtype == np.uint32:
+        header["BITPIX"] = 32
+        header.set("BZERO", 2**31, after=f"NAXIS{header['NAXIS']}")
+    else:
+        header["BITPIX"] = -32
+    return header
+
+
+def _copy_region(src, dst, src_offset: int, dst_offset: int, size: int) -> int:
+    total = 0
+    done = 0
+    while done < size:
+        buf = os.pread(src, min(_COPY_BYTES, size - done), src_offset + done)
+        if not buf:
+            raise OSError("input file shorter than its headers say")
+        os.pwrite(dst, buf, dst_offset + done)
+        usable = len(buf) - len(buf) % 4
+        total = checksum.add(total, checksum.bytes_sum(buf[:usable]))
+        done += len(buf)
+    return total
+
+
+def allocate(src_path: str | Path, tmp_path: str | Path, final_path: str | Path, variables: dict[str, np.dtype],
+             primary_updates: dict, history: list[str]) -> CubeTarget:
+    """Create the temporary crfints file with every header and copied HDU in place.
+
+    Parameters
+    ----------
+    src_path : path
+        The calints segment.
+    tmp_path, final_path : path
+        Where the file is built and where it goes when sealed.
+    variables : dict
+        Dataset variable → output dtype for the image extensions that will be written block by block.
+    primary_updates : dict
+        Keyword → value (or (value, comment)) set in the primary header.
+    history : list of str
+        HISTORY cards added to the primary header.
+    """
+    layout: list[HduLayout] = read_layout(src_path)
+    ext_of = {var: ext for ext, var in names.CUBE_VARIABLES.items()}
+    written = {ext_of[v] for v in variables}
+    target = CubeTarget(os.fspath(tmp_path), os.fspath(final_path), 0, {})
+    src = os.open(src_path, os.O_RDONLY)
+    dst = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        offset = 0
+        for hdu in layout:
+            name = hdu.name.upper() if hdu.index else "PRIMARY"
+            header = hdu.header.copy()
+            var = None
+            if hdu.index == 0:
+                with warnings.catch_warnings():  # long values truncate the comment, as in jwst's files
+                    warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+                    for key, value in primary_updates.items():
+                        header[key] = value
+                for line in history:
+                    header["HISTORY"] = line
+            elif name in written:
+                var = names.CUBE_VARIABLES[name]
+                header = _image_header(header, np.dtype(variables[var]))
+            checksum.reserve_cards(header)
+            head = checksum.header_bytes(header)
+            os.pwrite(dst, head, offset)
+            target.headers.append((offset, header, var))
+            data_offset = offset + len(head)
+            if var is not None:
+                nbytes = int(np.prod([header[f"NAXIS{k}"] for k in range(1, header["NAXIS"] + 1)])) * 4
+                target.data_offsets[var] = data_offset
+                target.plane_bytes = header["NAXIS1"] * header["NAXIS2"] * 4
+                size = nbytes + _pad(nbytes)
+                os.ftruncate(dst, max(os.fstat(dst).st_size, data_offset + size))
+            else:
+                size = hdu.data_size
+                target.copied_sums[offset] = _copy_region(src, dst, hdu.data_offset, data_offset, size)
+            offset = data_offset + size
+        os.ftruncate(dst, offset)
+    finally:
+        os.close(src)
+        os.close(dst)
+    return target
+
+
+def disk_words(var: str, block: np.ndarray) -> np.ndarray:
+    """The 32-bit words of a block as stored on disk (uint32 DQ shifted by BZERO), as unsigned values."""
+    if block.dtype == np.uint32:
+        return block ^ np.uint32(2**31)
+    return np.ascontiguousarray(block, dtype=np.float32).view(np.uint32)
+
+
+def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarray) -> int:
+    """Write planes ``first_plane …`` of one variable; returns the block's partial DATASUM."""
+    words = disk_words(var, block)
+    fd = os.open(target.tmp_path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, words.astype(">u4").tobytes(), target.data_offsets[var] + first_plane * target.plane_bytes)
+    finally:
+        os.close(fd)
+    return checksum.words_sum(words)
+
+
+def seal(target: CubeTarget, datasums: dict[str, int]) -> Path:
+    """Write the final headers with CHECKSUM/DATASUM, flush, and rename the file into place."""
+    fd = os.open(target.tmp_path, os.O_WRONLY)
+    try:
+        for offset, header, var in target.headers:
+            datasum = datasums[var] if var is not None else target.copied_sums[offset]
+            os.pwrite(fd, checksum.sealed_header(header, datasum), offset)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(target.tmp_path, target.final_path)
+    return Path(target.final_path)
+
+
+def primary_updates(filename: str, asn_pool: str, asn_table: str) -> dict:
+    """PRIMARY keywords a crfints gets: FILENAME, DATE, S_OUTLIR, ASNPOOL, ASNTABLE and tso3x's version."""
+    return {
+        "FILENAME": filename,
+        "DATE": (_dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], "UTC date file created"),
+        "S_OUTLIR": "COMPLETE",
+        "ASNPOOL": asn_pool,
+        "ASNTABLE": asn_table,
+        "T3X_VER": (__version__, "tso3x version that wrote it (not jwst)"),
+    }

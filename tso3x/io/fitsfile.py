@@ -1,0 +1,159 @@
+"""Low-level FITS access: where each HDU's header and data sit, and lazy reads of integration ranges.
+
+Image data are read straight from the file at byte offsets (``numpy.fromfile``), so a chunk of
+integrations costs one read and one byte swap, and no whole-file buffer is ever made.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import Tso3xInputError
+
+BLOCK = 2880
+_BITPIX = {8: "u1", 16: "i2", 32: "i4", 64: "i8", -32: "f4", -64: "f8"}
+_UINT32_BZERO = 2**31
+
+
+@dataclass(frozen=True)
+class HduLayout:
+    """One HDU of a FITS file: its header and the byte range of header and data."""
+
+    index: int
+    name: str
+    header: fits.Header
+    header_offset: int
+    data_offset: int
+    data_size: int  #: bytes of data, padding included
+
+    @property
+    def end(self) -> int:
+        return self.data_offset + self.data_size
+
+
+def read_layout(path: str | Path) -> list[HduLayout]:
+    """Headers and byte offsets of every HDU, reading headers only.
+
+    Raises
+    ------
+    Tso3xInputError
+        If the file is missing, not FITS, or shorter than its headers say (truncated).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise Tso3xInputError(path, "file not found")
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=False, ignore_missing_simple=False) as hdul:
+            layout = []
+            for i, hdu in enumerate(hdul):
+                info = hdul.fileinfo(i)
+                name = hdu.name if i else "PRIMARY"
+                layout.append(HduLayout(i, name, hdu.header.copy(), info["hdrLoc"], info["datLoc"],
+                                        info["datSpan"]))
+    except (OSError, ValueError, IndexError, TypeError, KeyError) as exc:
+        raise Tso3xInputError(path, f"not a readable FITS file ({exc})") from None
+    size = path.stat().st_size
+    if not layout or layout[-1].data_offset + _payload_bytes(layout[-1].header) > size:
+        raise Tso3xInputError(path, "FITS file is truncated")
+    return layout
+
+
+def _payload_bytes(header: fits.Header) -> int:
+    """Unpadded data bytes an HDU header announces."""
+    naxis = header.get("NAXIS", 0)
+    if naxis == 0:
+        return 0
+    n = 1
+    for k in range(1, naxis + 1):
+        n *= header.get(f"NAXIS{k}", 0)
+    return (n + header.get("PCOUNT", 0)) * header.get("GCOUNT", 1) * abs(header["BITPIX"]) // 8
+
+
+def find_hdu(layout: list[HduLayout], name: str) -> HduLayout | None:
+    """The first HDU with EXTNAME ``name`` (case-insensitive), or None."""
+    for hdu in layout:
+        if hdu.name.upper() == name.upper():
+            return hdu
+    return None
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """A lazily read image HDU (``dask.array.from_array`` source): reads only the rows asked for.
+
+    Slicing along the first axis reads that range of planes from disk; other axes are sliced in memory.
+    Floating-point data come back as float32 (as stdatamodels casts them), unsigned 32-bit integers
+    (BITPIX 32 with BZERO 2**31) as uint32.
+    """
+
+    path: str
+    offset: int
+    shape: tuple[int, ...]
+    disk_dtype: str
+    unsigned: bool = False
+
+    @property
+    def dtype(self) -> np.dtype:
+        if self.disk_dtype[1] == "f":
+            return np.dtype(np.float32)
+        return np.dtype(np.uint32) if self.unsigned else np.dtype(self.disk_dtype[1:])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def read_planes(self, start: int, stop: int) -> np.ndarray:
+        """Planes ``start:stop`` along axis 0, in native byte order."""
+        plane = int(np.prod(self.shape[1:]))
+        itemsize = np.dtype(self.disk_dtype).itemsize
+        count = max(stop - start, 0) * plane
+        with open(self.path, "rb") as f:
+            raw = np.fromfile(f, dtype=self.disk_dtype, count=count, offset=self.offset + start * plane * itemsize)
+        if raw.size != count:
+            raise Tso3xInputError(self.path, "FITS file is truncated")
+        raw = raw.reshape((stop - start, *self.shape[1:]))
+        if self.unsigned:
+            out = raw.view(">u4").astype(np.uint32)
+            out ^= np.uint32(_UINT32_BZERO)
+            return out
+        return raw.astype(self.dtype)
+
+    def __getitem__(self, key) -> np.ndarray:
+        if not isinstance(key, tuple):
+            key = (key,)
+        first = key[0] if key else slice(None)
+        if isinstance(first, slice) and first.step in (None, 1):
+            start, stop, _ = first.indices(self.shape[0])
+            return self.read_planes(start, max(start, stop))[(slice(None), *key[1:])]
+        return self.read_planes(0, self.shape[0])[key]
+
+
+def image_source(path: str | Path, hdu: HduLayout) -> ImageSource:
+    """An :class:`ImageSource` for an image HDU, or a Tso3xInputError naming what is wrong with it."""
+    header = hdu.header
+    bitpix = header.get("BITPIX")
+    if bitpix not in _BITPIX:
+        raise Tso3xInputError(path, f"unsupported BITPIX {bitpix}", hdu.name)
+    naxis = header.get("NAXIS", 0)
+    shape = tuple(int(header[f"NAXIS{k}"]) for k in range(naxis, 0, -1))
+    bzero, bscale = header.get("BZERO", 0), header.get("BSCALE", 1)
+    unsigned = bitpix == 32 and bzero == _UINT32_BZERO and bscale == 1
+    if bscale != 1 or (bzero != 0 and not unsigned):
+        raise Tso3xInputError(path, f"scaled data (BZERO={bzero}, BSCALE={bscale}) not supported", hdu.name)
+    return ImageSource(os.fspath(path), hdu.data_offset, shape, ">" + _BITPIX[bitpix], unsigned)
+
+
+def read_table(path: str | Path, hdu: HduLayout) -> np.ndarray:
+    """A (small) binary-table HDU as a numpy structured array in native byte order."""
+    with fits.open(path, memmap=False) as hdul:
+        data = hdul[hdu.index].data
+        return np.array(data).astype(data.dtype.newbyteorder("=")) if data is not None else np.zeros(0)
