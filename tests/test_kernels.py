@@ -63,16 +63,38 @@ def test_bad_pixel_mask_default_good_bits():
     assert k.bad_pixel_mask(dq, 0).tolist() == [False] + [True] * 7
 
 
-def test_flag_outliers_strict_and_nan_rules():
-    sci = np.array([10.0, 10.0, np.nan, 10.0, 10.0], dtype=np.float32)
-    err = np.array([1.0, 2.0, 1.0, np.nan, 1.0], dtype=np.float32)
-    med = np.array([0.0, 0.0, 0.0, 9.0, np.nan])
-    # |10-0| > 5*1 yes; |10-0| > 5*2 no (strict); NaN sci no; NaN err → 0 → yes; NaN median no
-    assert k.flag_outliers(sci, err, med, 5.0).tolist() == [True, False, False, True, False]
+def test_outlier_rule_strict_and_nan():
+    sci = np.array([10.0, 10.0, np.nan, 10.0, 10.0, 10.0], dtype=np.float32)[:, None, None]
+    err = np.array([1.0, 2.0, 1.0, np.nan, 1.0, np.inf], dtype=np.float32)[:, None, None]
+    med = np.array([0.0, 0.0, 0.0, 9.0, np.nan, 0.0])[:, None, None]
+    dq = np.zeros(sci.shape, np.uint32)
+    # |10-0| > 5*1 yes; |10-0| > 5*2 no (strict); NaN sci no; NaN err → 0 → yes; NaN median no; inf err no
+    expected = [True, False, False, True, False, False]
+    assert k.count_outliers(sci, err, med, 5.0).tolist() == [int(e) for e in expected]
+    new = k.flag_outliers_dq(sci, err, dq, med, 5.0)[:, 0, 0]
+    assert ((new & dqflags.OUTLIER) > 0).tolist() == expected
+    assert (new[np.array(expected)] == dqflags.DO_NOT_USE | dqflags.OUTLIER).all()
 
 
-def test_invalid_pixels_combines_nan_and_do_not_use():
-    dq = np.array([0, dqflags.DO_NOT_USE, 0, dqflags.HOT], dtype=np.uint32)
-    a = np.array([1, 1, np.nan, 1], dtype=np.float32)
-    b = np.array([1, 1, 1, np.nan], dtype=np.float32)
-    assert k.invalid_pixels(dq, a, b).tolist() == [False, True, True, True]
+@pytest.mark.parametrize("median_dtype", [np.float64, np.float32])
+def test_flag_outliers_dq_equals_numpy_transcription(median_dtype):
+    rng = np.random.default_rng(5)
+    shape = (6, 7, 8)
+    sci = (rng.normal(size=shape) * 10).astype(np.float32)
+    err = np.abs(rng.normal(size=shape)).astype(np.float32)
+    err.flat[::17], err.flat[5], err.flat[6] = np.nan, np.inf, -np.inf
+    sci.flat[::23] = np.nan
+    var = np.abs(rng.normal(size=shape)).astype(np.float32)
+    var.flat[::29] = np.nan
+    dq = rng.integers(0, 8, size=shape).astype(np.uint32)
+    median = rng.normal(size=shape).astype(median_dtype)
+    median.flat[::31] = np.nan
+    with np.errstate(over="ignore"):
+        flag = np.greater(np.abs(sci - median), 5.0 * np.nan_to_num(err))  # stcal flag_crs
+    expected = dq | (flag * np.uint32(17))
+    invalid = (expected & 1).astype(bool) | np.isnan(sci) | np.isnan(err) | np.isnan(var)
+    expected[invalid] |= 1  # match_nans_and_flags
+    got = k.flag_outliers_dq(sci, err, dq, median, 5.0, var)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(k.count_outliers(sci, err, median, 5.0), flag.sum(axis=(1, 2)))
+    np.testing.assert_array_equal(k.nan_where_unusable(var, got), np.where(invalid, np.nan, var))

@@ -1,4 +1,13 @@
-"""tso3x: JWST Stage 3 time-series (calwebb_tso3) processing on dask."""
+"""tso3x: JWST Stage 3 time-series (calwebb_tso3) processing on dask.
+
+Python API
+----------
+run(asn, output_dir, **params)         the whole pipeline; returns the product paths
+open_asn(path)                         the association (asn_id, pool, product name, science members)
+open_segment(path) / open_exposures()  lazy, integration-chunked xarray Datasets of calints segments
+detect_outliers(ds, ...)               TSO outlier detection on such a Dataset (lazy)
+simulate(mode, outdir, ...)            real-format synthetic exposures (tso3x.simulate)
+"""
 
 from __future__ import annotations
 
@@ -8,3 +17,20 @@ try:
     __version__ = version("tso3x")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+unknown"
+
+from .errors import Tso3xInputError  # noqa: E402
+from .io.asn import Association, open_asn  # noqa: E402
+from .io.calints import open_exposures, open_segment  # noqa: E402
+from .pipeline import run  # noqa: E402
+from .steps.outliers import detect_outliers  # noqa: E402
+
+__all__ = [
+    "Association",
+    "Tso3xInputError",
+    "__version__",
+    "detect_outliers",
+    "open_asn",
+    "open_exposures",
+    "open_segment",
+    "run",
+]

@@ -53,15 +53,17 @@ def _check_reference_files(**overrides: str | Path | None) -> None:
 def _write_chunk(*blocks, target: crfints.CubeTarget, variables: tuple[str, ...], block_info=None):
     first = block_info[0]["array-location"][0][0]
     sums = [crfints.write_block(target, var, first, blk) for var, blk in zip(variables, blocks, strict=False)]
-    return np.array([[*sums, int(blocks[-1].sum())]], dtype=np.uint64)
+    return np.array([[[*sums, int(blocks[-1].sum())]]], dtype=np.uint64)
 
 
 def _crfints_graph(seg: xr.Dataset, target: crfints.CubeTarget, variables: tuple[str, ...]) -> da.Array:
+    """One task per chunk: write its blocks of every variable; returns (chunks, 1, variables + 1) of
+    partial DATASUMs and the chunk's outlier count."""
     arrays = [seg[v].data for v in variables]
     counts = seg[names.N_OUTLIERS].data[:, None, None]
     nblocks = len(arrays[0].chunks[0])
     return da.map_blocks(_write_chunk, *arrays, counts, target=target, variables=variables, dtype=np.uint64,
-                         drop_axis=2, chunks=((1,) * nblocks, (len(variables) + 1,)))
+                         chunks=((1,) * nblocks, (1,), (len(variables) + 1,)))
 
 
 def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> list[Path]:
@@ -82,8 +84,8 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
     results = dask.compute(*graphs)
     paths = []
     for target, result in zip(targets, results, strict=True):
-        sums = {var: checksum.fold(int(result[:, k].sum(dtype=np.uint64))) for k, var in enumerate(variables)}
-        log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, -1].sum()))
+        sums = {var: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, var in enumerate(variables)}
+        log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
         paths.append(crfints.seal(target, sums))
     return paths
 

@@ -152,20 +152,19 @@ def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarra
     words = disk_words(var, block)
     fd = os.open(target.tmp_path, os.O_WRONLY)
     try:
-        os.pwrite(fd, words.astype(">u4").tobytes(), target.data_offsets[var] + first_plane * target.plane_bytes)
+        os.pwrite(fd, words.astype(">u4"), target.data_offsets[var] + first_plane * target.plane_bytes)
     finally:
         os.close(fd)
     return checksum.words_sum(words)
 
 
 def seal(target: CubeTarget, datasums: dict[str, int]) -> Path:
-    """Write the final headers with CHECKSUM/DATASUM, flush, and rename the file into place."""
+    """Write the final headers with CHECKSUM/DATASUM and rename the file into place."""
     fd = os.open(target.tmp_path, os.O_WRONLY)
     try:
         for offset, header, var in target.headers:
             datasum = datasums[var] if var is not None else target.copied_sums[offset]
             os.pwrite(fd, checksum.sealed_header(header, datasum), offset)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(target.tmp_path, target.final_path)

@@ -112,20 +112,20 @@ class ImageSource:
         return int(np.prod(self.shape))
 
     def read_planes(self, start: int, stop: int) -> np.ndarray:
-        """Planes ``start:stop`` along axis 0, in native byte order."""
+        """Planes ``start:stop`` along axis 0, in native byte order (one read, byte swap in place)."""
         plane = int(np.prod(self.shape[1:]))
-        itemsize = np.dtype(self.disk_dtype).itemsize
-        count = max(stop - start, 0) * plane
+        disk = np.dtype(self.disk_dtype)
+        out = np.empty((max(stop - start, 0), *self.shape[1:]), dtype=disk)
         with open(self.path, "rb") as f:
-            raw = np.fromfile(f, dtype=self.disk_dtype, count=count, offset=self.offset + start * plane * itemsize)
-        if raw.size != count:
-            raise Tso3xInputError(self.path, "FITS file is truncated")
-        raw = raw.reshape((stop - start, *self.shape[1:]))
+            f.seek(self.offset + start * plane * disk.itemsize)
+            if f.readinto(out.data.cast("B")) != out.nbytes:
+                raise Tso3xInputError(self.path, "FITS file is truncated")
+        native = out.byteswap(inplace=True).view(disk.newbyteorder("="))
         if self.unsigned:
-            out = raw.view(">u4").astype(np.uint32)
-            out ^= np.uint32(_UINT32_BZERO)
-            return out
-        return raw.astype(self.dtype)
+            native = native.view(np.uint32)
+            native ^= np.uint32(_UINT32_BZERO)
+            return native
+        return native if native.dtype == self.dtype else native.astype(self.dtype)
 
     def __getitem__(self, key) -> np.ndarray:
         if not isinstance(key, tuple):

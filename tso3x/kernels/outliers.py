@@ -8,10 +8,13 @@ bit, but work on any contiguous block of integrations of a segment so that dask 
 from __future__ import annotations
 
 import bottleneck as bn
+import numba
 import numpy as np
 from astropy.nddata.bitmask import bitfield_to_boolean_mask, interpret_bit_flags
 
 from .. import dqflags
+
+DO_NOT_USE_OUTLIER = dqflags.DO_NOT_USE | dqflags.OUTLIER
 
 
 def bad_pixel_mask(dq: np.ndarray, good_bits: str | int | None) -> np.ndarray:
@@ -33,6 +36,24 @@ def bad_pixel_mask(dq: np.ndarray, good_bits: str | int | None) -> np.ndarray:
     bits = interpret_bit_flags(good_bits, flag_name_map=dqflags.PIXEL)
     good = bitfield_to_boolean_mask(dq, bits, good_mask_value=1, dtype=np.uint8)
     return good == 0
+
+
+def bad_bits(good_bits: str | int | None) -> int:
+    """The DQ bits that make a pixel bad under ``good_bits`` (jwst syntax), as one uint32 mask."""
+    probe = np.array([1 << b for b in range(32)], dtype=np.uint32)
+    return int(np.bitwise_or.reduce(probe[bad_pixel_mask(probe, good_bits)], initial=0))
+
+
+@numba.njit(nogil=True, cache=True)
+def _masked_copy(values, dq, bits, out):
+    nan = np.float32(np.nan)
+    for i in range(values.size):
+        out[i] = nan if dq[i] & bits else values[i]
+
+
+def masked_copy(values: np.ndarray, dq: np.ndarray, bits: int, out: np.ndarray) -> None:
+    """Copy ``values`` into ``out`` (float32, C-contiguous) with NaN where ``dq & bits`` is non-zero."""
+    _masked_copy(_flat(values), _flat(dq), np.uint32(bits), out.reshape(-1))
 
 
 def window_starts(n: int, width: int) -> np.ndarray:
@@ -88,17 +109,90 @@ def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, widt
     return moving[starts - block_start - lo + width - 1].astype(np.float64)
 
 
-def flag_outliers(sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float) -> np.ndarray:
-    """Pixels deviating from the median by more than ``snr`` times their error (strict ``>``).
+@numba.njit(inline="always")
+def _is_outlier(sci, err, median, snr):
+    # jwst: |sci - median| > snr * nan_to_num(err); float32 threshold, difference in the median's precision
+    if err != err:
+        err = np.float32(0)
+    elif err == np.inf:
+        err = np.finfo(np.float32).max
+    elif err == -np.inf:
+        err = -np.finfo(np.float32).max
+    return abs(sci - median) > snr * err
 
-    NaN in ``sci`` or ``median`` never flags; NaN in ``err`` counts as 0 (any difference flags).
+
+@numba.njit(nogil=True, cache=True)
+def _flag_dq(sci, err, dq, median, snr, floats, out):
+    n = 0
+    for i in range(sci.size):
+        flags = dq[i]
+        if _is_outlier(sci[i], err[i], median[i], snr):
+            flags |= np.uint32(DO_NOT_USE_OUTLIER)
+            n += 1
+        for array in floats:
+            if array[i] != array[i]:
+                flags |= np.uint32(1)
+        out[i] = flags
+    return n
+
+
+@numba.njit(nogil=True, cache=True)
+def _count(sci, err, median, snr):
+    n = 0
+    for i in range(sci.size):
+        n += _is_outlier(sci[i], err[i], median[i], snr)
+    return n
+
+
+@numba.njit(nogil=True, cache=True)
+def _nan_where_unusable(values, dq, out):
+    nan = np.float32(np.nan)
+    for i in range(values.size):
+        out[i] = nan if dq[i] & np.uint32(1) else values[i]
+
+
+def _flat(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def flag_outliers_dq(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, median: np.ndarray, snr: float,
+                     *variances: np.ndarray) -> np.ndarray:
+    """Updated DQ: outliers get DO_NOT_USE|OUTLIER, and every invalid pixel gets DO_NOT_USE.
+
+    An outlier deviates from ``median`` by more than ``snr`` times its error (strict ``>``; NaN in
+    ``sci`` or ``median`` never flags, NaN ``err`` counts as 0, ±inf as ±float32 max). A pixel is invalid
+    when it is NaN in SCI, ERR or any of ``variances`` (VAR_*) or carries DO_NOT_USE (jwst
+    ``flag_crs`` + ``match_nans_and_flags``).
+
+    Parameters
+    ----------
+    sci, err : ndarray of float32, shape (m, ny, nx)
+    dq : ndarray of uint32, same shape
+    median : ndarray of float32 or float64, same shape
+        Median cube; its precision sets that of the difference, as in jwst.
+    snr : float
+        Threshold in units of ``err``.
+    *variances : ndarray of float32
+        VAR_POISSON, VAR_RNOISE, VAR_FLAT (those present); their NaNs also mark invalid pixels.
+
+    Returns
+    -------
+    ndarray of uint32
     """
-    return np.greater(np.abs(sci - median), snr * np.nan_to_num(err))
+    out = np.empty(dq.shape, np.uint32)
+    _flag_dq(_flat(sci), _flat(err), _flat(dq), _flat(median), np.float32(snr),
+             tuple(_flat(f) for f in (sci, err, *variances)), out.reshape(-1))
+    return out
 
 
-def invalid_pixels(dq: np.ndarray, *arrays: np.ndarray) -> np.ndarray:
-    """Pixels that are NaN in any of ``arrays`` or carry DO_NOT_USE (jwst ``match_nans_and_flags``)."""
-    invalid = (dq & dqflags.DO_NOT_USE).astype(bool)
-    for array in arrays:
-        invalid |= np.isnan(array)
-    return invalid
+def count_outliers(sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float) -> np.ndarray:
+    """Outliers per integration (axis 0), by the rule of :func:`flag_outliers_dq`; shape (m,), int64."""
+    return np.array([_count(_flat(s), _flat(e), _flat(m), np.float32(snr))
+                     for s, e, m in zip(sci, err, median, strict=True)], dtype=np.int64)
+
+
+def nan_where_unusable(values: np.ndarray, dq: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` with NaN wherever ``dq`` has DO_NOT_USE."""
+    out = np.empty(values.shape, values.dtype)
+    _nan_where_unusable(_flat(values), _flat(dq), out.reshape(-1))
+    return out

@@ -15,7 +15,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import dqflags, names
+from .. import names
 from ..errors import Tso3xInputError
 from ..kernels import outliers as kern
 
@@ -42,11 +42,10 @@ class OutlierParameters:
             if not values:
                 raise Tso3xInputError(None, f"snr must be one or two numbers, not {snr!r}")
             snr = values[0]
-        try:
-            width = int(rolling_window_width)
-        except (TypeError, ValueError):
-            raise Tso3xInputError(None, f"rolling_window_width must be an integer, not {rolling_window_width!r}")
-        if width != rolling_window_width:
+        width = rolling_window_width
+        if isinstance(width, float) and width.is_integer():
+            width = int(width)
+        if not isinstance(width, int | np.integer) or isinstance(width, bool):
             raise Tso3xInputError(None, f"rolling_window_width must be an integer, not {rolling_window_width!r}")
         try:
             kern.bad_pixel_mask(np.zeros(1, np.uint32), good_bits)
@@ -70,33 +69,37 @@ def _any_good_pixel(dq: da.Array, good_bits) -> bool:
     return False
 
 
-def _median_chunk(sci, dq, *, block_start, starts, width, mask_bad, mask_good, good_bits):
-    work = sci.astype(np.float32, copy=True)
-    if mask_bad or mask_good:
-        bad = kern.bad_pixel_mask(dq, good_bits)
-        if mask_bad:
-            work[bad] = np.nan
-        if mask_good:
-            work[~bad] = np.nan
+def _median_chunk(*pieces, n_pieces, block_start, starts, width, bits):
+    """Rolling medians of one chunk from the pieces of SCI (then DQ) that its windows span."""
+    values, dqs = pieces[:n_pieces], pieces[n_pieces:]
+    work = np.empty((sum(len(v) for v in values), *values[0].shape[1:]), np.float32)
+    row = 0
+    for value, dq in zip(values, dqs, strict=True):
+        kern.masked_copy(value, dq, bits, work[row:row + len(value)])
+        row += len(value)
     return kern.rolling_median(work, block_start, starts, width)
 
 
 def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierParameters, any_good: bool) -> da.Array:
     n = sci.shape[0]
     width = params.rolling_window_width
+    # jwst: weight threshold = maskpt * mean(non-zero weights) = maskpt (NaN when no pixel is good);
+    # pixels with weight below it are left out (NaN) of the median
+    if any_good and params.maskpt > 1:
+        return da.full(sci.shape, np.nan, dtype=np.float64, chunks=sci.chunks)
+    bits = kern.bad_bits(params.good_bits) if any_good and params.maskpt > 0 else 0
     starts = kern.window_starts(n, width)
-    # jwst: weight threshold = maskpt * mean(weights > 0) = maskpt (NaN when no pixel is good)
-    mask_bad = any_good and params.maskpt > 0
-    mask_good = any_good and params.maskpt > 1
     pieces = []
     a = 0
     for size in sci.chunks[0]:
         chunk_starts = starts[a:a + size]
         lo, hi = int(chunk_starts.min()), int(chunk_starts.max()) + width
+        values, flags = sci[lo:hi], dq[lo:hi]
+        blocks = [values.blocks[i] for i in range(values.numblocks[0])]
+        blocks += [flags.blocks[i] for i in range(flags.numblocks[0])]
         pieces.append(da.map_blocks(
-            _median_chunk, sci[lo:hi].rechunk({0: -1}), dq[lo:hi].rechunk({0: -1}),
-            block_start=lo, starts=chunk_starts, width=width, mask_bad=mask_bad, mask_good=mask_good,
-            good_bits=params.good_bits, dtype=np.float64, chunks=((size,), sci.chunks[1], sci.chunks[2]),
+            _median_chunk, *blocks, n_pieces=values.numblocks[0], block_start=lo, starts=chunk_starts,
+            width=width, bits=bits, dtype=np.float64, chunks=((size,), sci.chunks[1], sci.chunks[2]),
             meta=np.empty((0, 0, 0), np.float64)))
         a += size
     return da.concatenate(pieces, axis=0)
@@ -118,16 +121,18 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
         median = _rolling_median(sci, dq, params, _any_good_pixel(dq, params.good_bits))
     else:
         median = _full_median(sci)
-    outlier = da.map_blocks(kern.flag_outliers, sci, err, median, params.snr, dtype=bool)
-    flagged = dq | (outlier.astype(np.uint32) * np.uint32(dqflags.DO_NOT_USE | dqflags.OUTLIER))
     floats = [v for v in names.FLOAT_CUBE_VARIABLES if v in seg]
-    invalid = da.map_blocks(kern.invalid_pixels, flagged, *(seg[v].data for v in floats), dtype=bool)
+    flagged = da.map_blocks(kern.flag_outliers_dq, sci, err, dq, median, params.snr,
+                            *(seg[v].data for v in floats if v not in (names.SCI, names.ERR)), dtype=np.uint32)
     out = seg.copy()
     dims = seg[names.SCI].dims
-    out[names.DQ] = (dims, flagged | (invalid.astype(np.uint32) * np.uint32(dqflags.DO_NOT_USE)))
+    out[names.DQ] = (dims, flagged)
     for var in floats:
-        out[var] = (dims, da.where(invalid, np.float32(np.nan), seg[var].data))
-    out[names.N_OUTLIERS] = ((names.INTEGRATION,), outlier.sum(axis=(1, 2), dtype=np.int64))
+        out[var] = (dims, da.map_blocks(kern.nan_where_unusable, seg[var].data, flagged, dtype=np.float32))
+    # (m, 1, 1) blocks: dropping axes in map_blocks would copy every input block
+    counts = da.map_blocks(lambda *a: kern.count_outliers(*a)[:, None, None], sci, err, median, params.snr,
+                           dtype=np.int64, chunks=(sci.chunks[0], (1,), (1,)))
+    out[names.N_OUTLIERS] = ((names.INTEGRATION,), counts[:, 0, 0])
     return out
 
 
