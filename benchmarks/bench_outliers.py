@@ -42,7 +42,8 @@ def compare(ours: Path, theirs: Path) -> int:
     for mine in sorted(ours.glob("*_crfints.fits")):
         with fits.open(mine) as a, fits.open(theirs / mine.name) as b:
             ok = np.array_equal(a["DQ"].data, b["DQ"].data) and np.array_equal(
-                a["SCI"].data, b["SCI"].data, equal_nan=True)
+                a["SCI"].data, b["SCI"].data, equal_nan=True
+            )
         same += ok
         print(f"  {mine.name}: {'identical' if ok else 'DIFFERENT'} to jwst")
     return same
@@ -74,16 +75,24 @@ def main() -> None:
         results.append(measure("tso3x run", [*tso3x_cmd, str(exposure.asn), "--output-dir", str(scratch / "tso3x")]))
         if not args.skip_jwst:
             runner = Path(__file__).with_name("_jwst_outliers.py")
-            results.append(measure("jwst 3.0.0 outlier_detection",
-                                   [sys.executable, str(runner), str(exposure.asn), str(scratch / "jwst")]))
+            results.append(
+                measure(
+                    "jwst 3.0.0 outlier_detection",
+                    [sys.executable, str(runner), str(exposure.asn), str(scratch / "jwst")],
+                )
+            )
             same = compare(scratch / "tso3x", scratch / "jwst")
             print(f"crfints identical to jwst: {same}/{len(exposure.segments)}")
         if args.flat:
             big = simulate(args.mode, scratch / "data2", nints=2 * nints, nseg=2 * args.nseg, seed=2, shape=shape)
             warm_page_cache(big.segments)
             shutil.rmtree(scratch / "data")
-            results.append(measure(f"tso3x run, {2 * nints} integrations",
-                                   [*tso3x_cmd, str(big.asn), "--output-dir", str(scratch / "tso3x2")]))
+            results.append(
+                measure(
+                    f"tso3x run, {2 * nints} integrations",
+                    [*tso3x_cmd, str(big.asn), "--output-dir", str(scratch / "tso3x2")],
+                )
+            )
         print(f"\n{'':<34s} {'wall':>11s} {'peak RSS':>12s}")
         for r in results:
             print(r.row())
@@ -92,12 +101,16 @@ def main() -> None:
         print(f"\ntso3x / I/O floor: {ours.wall_s / floor.wall_s:.2f}x")
         if "jwst 3.0.0 outlier_detection" in by:
             jwst = by["jwst 3.0.0 outlier_detection"]
-            print(f"jwst / tso3x: {jwst.wall_s / ours.wall_s:.1f}x faster; "
-                  f"peak memory jwst {jwst.peak_rss_mb:.0f} MB, tso3x {ours.peak_rss_mb:.0f} MB")
+            print(
+                f"jwst / tso3x: {jwst.wall_s / ours.wall_s:.1f}x faster; "
+                f"peak memory jwst {jwst.peak_rss_mb:.0f} MB, tso3x {ours.peak_rss_mb:.0f} MB"
+            )
         if args.flat:
             twice = results[-1]
-            print(f"tso3x peak memory at {nints} / {2 * nints} integrations: {ours.peak_rss_mb:.0f} / "
-                  f"{twice.peak_rss_mb:.0f} MB ({twice.peak_rss_mb / ours.peak_rss_mb:.2f}x)")
+            print(
+                f"tso3x peak memory at {nints} / {2 * nints} integrations: {ours.peak_rss_mb:.0f} / "
+                f"{twice.peak_rss_mb:.0f} MB ({twice.peak_rss_mb / ours.peak_rss_mb:.2f}x)"
+            )
     finally:
         if not args.scratch:
             shutil.rmtree(scratch, ignore_errors=True)

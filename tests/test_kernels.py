@@ -12,20 +12,23 @@ def jwst_moving_median(x: np.ndarray, w: int) -> np.ndarray:
     out = np.full(x.shape, np.nan)
     hw = w // 2
     for s in range(x.shape[0] - w + 1):
-        out[s + hw] = np.median(x[s:s + w], axis=0)
+        out[s + hw] = np.median(x[s : s + w], axis=0)
     out[:hw] = out[hw]
     if w % 2:
         out[-hw:] = out[-hw - 1]
     else:
-        out[-hw + 1:] = out[-hw]
+        out[-hw + 1 :] = out[-hw]
     return out
 
 
-@pytest.mark.parametrize("w, expected", [
-    (3, [1, 1, 2, 3, 4, 5, 6, 7, 8, 8]),
-    (4, [1.5, 1.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 7.5]),
-    (2, [8.5] * 10),  # jwst's w=2 edge bug: the last window everywhere
-])
+@pytest.mark.parametrize(
+    "w, expected",
+    [
+        (3, [1, 1, 2, 3, 4, 5, 6, 7, 8, 8]),
+        (4, [1.5, 1.5, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 7.5]),
+        (2, [8.5] * 10),  # jwst's w=2 edge bug: the last window everywhere
+    ],
+)
 def test_rolling_median_matches_jwst_unit_test_values(w, expected):
     x = np.arange(10, dtype=np.float32)[:, None, None]
     starts = k.window_starts(10, w)

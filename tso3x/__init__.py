@@ -6,6 +6,7 @@ run(asn, output_dir, **params)         the whole pipeline; returns the product p
 open_asn(path)                         the association (asn_id, pool, product name, science members)
 open_segment(path) / open_exposures()  lazy, integration-chunked xarray Datasets of calints segments
 detect_outliers(ds, ...)               TSO outlier detection on such a Dataset (lazy)
+load_wcs(ds or path)                   the gwcs of a segment (ASDF extension)
 simulate(mode, outdir, ...)            real-format synthetic exposures (tso3x.simulate)
 """
 
@@ -20,7 +21,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 from .errors import Tso3xInputError  # noqa: E402
 from .io.asn import Association, open_asn  # noqa: E402
-from .io.calints import open_exposures, open_segment  # noqa: E402
+from .io.calints import load_wcs, open_exposures, open_segment  # noqa: E402
 from .pipeline import run  # noqa: E402
 from .steps.outliers import detect_outliers  # noqa: E402
 
@@ -29,6 +30,7 @@ __all__ = [
     "Tso3xInputError",
     "__version__",
     "detect_outliers",
+    "load_wcs",
     "open_asn",
     "open_exposures",
     "open_segment",

@@ -38,8 +38,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     ref.add_argument("--override-gain", metavar="FILE", help="gain reference file (photometry of DN/s data)")
     ref.add_argument("--override-extract1d", metavar="FILE", help="EXTRACT1D reference file (JSON)")
     ref.add_argument("--override-apcorr", metavar="FILE", help="APCORR reference file, or N/A")
-    p.add_argument("--chunk-mb", type=float, default=DEFAULT_CHUNK_MB,
-                   help=f"megabytes of all arrays of one chunk of integrations (default {DEFAULT_CHUNK_MB:g})")
+    p.add_argument(
+        "--chunk-mb",
+        type=float,
+        default=DEFAULT_CHUNK_MB,
+        help=f"megabytes of all arrays of one chunk of integrations (default {DEFAULT_CHUNK_MB:g})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,10 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_params(args: argparse.Namespace) -> dict:
-    return dict(rolling_window_width=args.rolling_window_width, snr=args.snr, maskpt=args.maskpt,
-                good_bits=args.good_bits, skip_outlier_detection=args.skip_outlier_detection,
-                chunk_mb=args.chunk_mb, override_gain=args.override_gain,
-                override_extract1d=args.override_extract1d, override_apcorr=args.override_apcorr)
+    return dict(
+        rolling_window_width=args.rolling_window_width,
+        snr=args.snr,
+        maskpt=args.maskpt,
+        good_bits=args.good_bits,
+        skip_outlier_detection=args.skip_outlier_detection,
+        chunk_mb=args.chunk_mb,
+        override_gain=args.override_gain,
+        override_extract1d=args.override_extract1d,
+        override_apcorr=args.override_apcorr,
+    )
 
 
 def _simulate(args: argparse.Namespace):
@@ -82,8 +93,16 @@ def _simulate(args: argparse.Namespace):
     if args.mode not in MODES:
         raise Tso3xInputError(None, f"unknown mode {args.mode!r}; choose from {', '.join(MODES)}")
     detectors = tuple(d.strip().upper() for d in args.detectors.split(",")) if args.detectors else None
-    return simulate(args.mode, args.outdir, nints=args.nints, nseg=args.nseg, seed=args.seed, shape=args.shape,
-                    bunit=args.bunit, detectors=detectors)
+    return simulate(
+        args.mode,
+        args.outdir,
+        nints=args.nints,
+        nseg=args.nseg,
+        seed=args.seed,
+        shape=args.shape,
+        bunit=args.bunit,
+        detectors=detectors,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +126,12 @@ def main(argv: list[str] | None = None) -> int:
 
             exposure = simulate(args.mode, Path(args.outdir) / "data", nints=80, nseg=2, seed=1)
             print(f"simulated {args.mode}: {exposure.asn}")
-            products = run(exposure.asn, Path(args.outdir) / "products",
-                           override_gain=exposure.gain, override_extract1d=exposure.extract1d)
+            products = run(
+                exposure.asn,
+                Path(args.outdir) / "products",
+                override_gain=exposure.gain,
+                override_extract1d=exposure.extract1d,
+            )
     except Tso3xInputError as exc:
         print(f"tso3x: error: {exc}", file=sys.stderr)
         return 2

@@ -38,7 +38,5 @@ REFERENCE_PIXEL = 1 << 31
 
 #: Name → value, as ``stdatamodels.jwst.datamodels.dqflags.pixel``.
 PIXEL: dict[str, int] = {
-    name: value
-    for name, value in dict(globals()).items()
-    if name.isupper() and isinstance(value, int)
+    name: value for name, value in dict(globals()).items() if name.isupper() and isinstance(value, int)
 }

@@ -62,8 +62,15 @@ def _crfints_graph(seg: xr.Dataset, target: crfints.CubeTarget, variables: tuple
     arrays = [seg[v].data for v in variables]
     counts = seg[names.N_OUTLIERS].data[:, None, None]
     nblocks = len(arrays[0].chunks[0])
-    return da.map_blocks(_write_chunk, *arrays, counts, target=target, variables=variables, dtype=np.uint64,
-                         chunks=((1,) * nblocks, (1,), (len(variables) + 1,)))
+    return da.map_blocks(
+        _write_chunk,
+        *arrays,
+        counts,
+        target=target,
+        variables=variables,
+        dtype=np.uint64,
+        chunks=((1,) * nblocks, (1,), (len(variables) + 1,)),
+    )
 
 
 def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> list[Path]:
@@ -77,8 +84,13 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
     for src, a, b in zip(flagged.attrs["segment_files"], bounds[:-1], bounds[1:], strict=True):
         name = crfints.crfints_name(Path(src).name, asn.asn_id)
         target = crfints.allocate(
-            src, output_dir / TMP_DIR / name, output_dir / name, {v: flagged[v].dtype for v in variables},
-            crfints.primary_updates(name, asn.asn_pool, asn.table_name), history)
+            src,
+            output_dir / TMP_DIR / name,
+            output_dir / name,
+            {v: flagged[v].dtype for v in variables},
+            crfints.primary_updates(name, asn.asn_pool, asn.table_name),
+            history,
+        )
         targets.append(target)
         graphs.append(_crfints_graph(flagged.isel({names.INTEGRATION: slice(a, b)}), target, variables))
     results = dask.compute(*graphs)
@@ -90,11 +102,20 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
     return paths
 
 
-def run(asn: str | Path, output_dir: str | Path = ".", *, rolling_window_width: int = 25,
-        snr: float | str = 5.0, maskpt: float = 0.7, good_bits: str | int = "~DO_NOT_USE",
-        skip_outlier_detection: bool = False, chunk_mb: float = DEFAULT_CHUNK_MB,
-        override_gain: str | Path | None = None, override_extract1d: str | Path | None = None,
-        override_apcorr: str | Path | None = None) -> list[Path]:
+def run(
+    asn: str | Path,
+    output_dir: str | Path = ".",
+    *,
+    rolling_window_width: int = 25,
+    snr: float | str = 5.0,
+    maskpt: float = 0.7,
+    good_bits: str | int = "~DO_NOT_USE",
+    skip_outlier_detection: bool = False,
+    chunk_mb: float = DEFAULT_CHUNK_MB,
+    override_gain: str | Path | None = None,
+    override_extract1d: str | Path | None = None,
+    override_apcorr: str | Path | None = None,
+) -> list[Path]:
     """Run calwebb_tso3 on an association and return the paths of the products written.
 
     Parameters
@@ -120,8 +141,9 @@ def run(asn: str | Path, output_dir: str | Path = ".", *, rolling_window_width: 
     association = open_asn(asn)
     params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
     exposures = open_exposures(association.members, chunk_mb)
-    _check_reference_files(override_gain=override_gain, override_extract1d=override_extract1d,
-                           override_apcorr=override_apcorr)
+    _check_reference_files(
+        override_gain=override_gain, override_extract1d=override_extract1d, override_apcorr=override_apcorr
+    )
     inputs = set(association.members)
     for ds in exposures:
         for src in ds.attrs["segment_files"]:
@@ -135,9 +157,9 @@ def run(asn: str | Path, output_dir: str | Path = ".", *, rolling_window_width: 
             if skip_outlier_detection:
                 log.info("outlier detection skipped; no crfints written")
                 continue
-            flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt,
-                                      params.good_bits)
+            flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
             products += write_crfints(flagged, association, out)
     finally:
         shutil.rmtree(out / TMP_DIR, ignore_errors=True)
-    return products
+    order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
+    return sorted(products, key=lambda p: order.get(p.name, len(order)))

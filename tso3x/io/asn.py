@@ -87,8 +87,7 @@ def open_asn(path: str | Path) -> Association:
         raise Tso3xInputError(path, "association must be a JSON object")
 
     if asn.get("asn_type") != "tso3":
-        log.warning("%s: asn_type is %r, not 'tso3'; processing it as a tso3 association",
-                    path, asn.get("asn_type"))
+        log.warning("%s: asn_type is %r, not 'tso3'; processing it as a tso3 association", path, asn.get("asn_type"))
     for key in ("asn_id", "asn_pool"):
         if not isinstance(asn.get(key), str) or not asn[key]:
             raise Tso3xInputError(path, f"association has no '{key}'")
@@ -120,5 +119,10 @@ def open_asn(path: str | Path) -> Association:
         if not member_path.is_file():
             raise Tso3xInputError(member_path, "member file not found")
 
-    return Association(path=path.resolve(), asn_id=asn["asn_id"], asn_pool=asn["asn_pool"],
-                       product_name=product["name"], members=tuple(science))
+    return Association(
+        path=path.resolve(),
+        asn_id=asn["asn_id"],
+        asn_pool=asn["asn_pool"],
+        product_name=product["name"],
+        members=tuple(science),
+    )

@@ -8,12 +8,14 @@ the keywords the pipeline needs become attrs. Segments of one exposure and detec
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
 import re
 from pathlib import Path
 
+import asdf
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -27,16 +29,67 @@ log = logging.getLogger(__name__)
 
 #: PRIMARY keywords copied into Dataset attrs (when present).
 PRIMARY_KEYWORDS = (
-    "TELESCOP", "INSTRUME", "DETECTOR", "MODULE", "CHANNEL", "FILTER", "PUPIL", "GRATING", "EXP_TYPE",
-    "TSOVISIT", "NINTS", "INTSTART", "INTEND", "EXSEGNUM", "EXSEGTOT", "NGROUPS", "NFRAMES", "TFRAME",
-    "TGROUP", "EFFINTTM", "EXPSTART", "EXPMID", "EXPEND", "SUBARRAY", "SUBSTRT1", "SUBSTRT2", "SUBSIZE1",
-    "SUBSIZE2", "FASTAXIS", "SLOWAXIS", "PROGRAM", "OBSERVTN", "VISIT", "EXPOSURE", "OBS_ID", "TARGNAME",
-    "TARG_RA", "TARG_DEC", "DATAMODL", "DATE-OBS", "TIME-OBS",
+    "TELESCOP",
+    "INSTRUME",
+    "DETECTOR",
+    "MODULE",
+    "CHANNEL",
+    "FILTER",
+    "PUPIL",
+    "GRATING",
+    "EXP_TYPE",
+    "TSOVISIT",
+    "NINTS",
+    "INTSTART",
+    "INTEND",
+    "EXSEGNUM",
+    "EXSEGTOT",
+    "NGROUPS",
+    "NFRAMES",
+    "TFRAME",
+    "TGROUP",
+    "EFFINTTM",
+    "EXPSTART",
+    "EXPMID",
+    "EXPEND",
+    "SUBARRAY",
+    "SUBSTRT1",
+    "SUBSTRT2",
+    "SUBSIZE1",
+    "SUBSIZE2",
+    "FASTAXIS",
+    "SLOWAXIS",
+    "PROGRAM",
+    "OBSERVTN",
+    "VISIT",
+    "EXPOSURE",
+    "OBS_ID",
+    "TARGNAME",
+    "TARG_RA",
+    "TARG_DEC",
+    "DATAMODL",
+    "DATE-OBS",
+    "TIME-OBS",
 )
 #: SCI-header keywords copied into Dataset attrs (when present).
 SCI_KEYWORDS = (
-    "BUNIT", "PIXAR_SR", "PIXAR_A2", "PHOTMJSR", "PHOTUJA2", "XREF_SCI", "YREF_SCI", "SRCTYPE", "DISPAXIS",
-    "SLTNAME", "SLTSTRT1", "SLTSTRT2", "SLTSIZE1", "SLTSIZE2", "SRCXPOS", "SRCYPOS", "S_REGION",
+    "BUNIT",
+    "PIXAR_SR",
+    "PIXAR_A2",
+    "PHOTMJSR",
+    "PHOTUJA2",
+    "XREF_SCI",
+    "YREF_SCI",
+    "SRCTYPE",
+    "DISPAXIS",
+    "SLTNAME",
+    "SLTSTRT1",
+    "SLTSTRT2",
+    "SLTSIZE1",
+    "SLTSIZE2",
+    "SRCXPOS",
+    "SRCYPOS",
+    "S_REGION",
 )
 TSO_EXP_TYPES = ("NRC_TSIMAGE", "NRC_TSGRISM", "NRS_BRIGHTOBJ")
 #: Default megabytes of all arrays of one chunk together.
@@ -92,8 +145,7 @@ def _integration_numbers(path: Path, primary: HduLayout, n: int, int_times: np.n
         numbers = np.arange(start, start + n, dtype=np.int64)
         end = primary.header.get("INTEND")
         if isinstance(end, int) and end != start + n - 1:
-            raise Tso3xInputError(path, f"INTSTART={start}, INTEND={end} do not match {n} integrations",
-                                  "PRIMARY")
+            raise Tso3xInputError(path, f"INTSTART={start}, INTEND={end} do not match {n} integrations", "PRIMARY")
         return numbers
     if len(int_times) == n:
         return int_times["integration_number"].astype(np.int64)
@@ -108,8 +160,9 @@ def _time_coords(path: Path, hdu: HduLayout, numbers: np.ndarray) -> dict[str, n
     row_of = {int(num): i for i, num in enumerate(table["integration_number"])}
     absent = [int(num) for num in numbers if int(num) not in row_of]
     if absent:
-        raise Tso3xInputError(path, f"INT_TIMES has {len(table)} rows and none for integration {absent[0]}",
-                              "INT_TIMES")
+        raise Tso3xInputError(
+            path, f"INT_TIMES has {len(table)} rows and none for integration {absent[0]}", "INT_TIMES"
+        )
     rows = np.array([row_of[int(num)] for num in numbers], dtype=np.int64)
     return {coord: np.asarray(table[col], dtype=np.float64)[rows] for col, coord in names.INT_TIMES_COORDS.items()}
 
@@ -160,8 +213,17 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
     stamp = os.stat(path).st_mtime_ns
     dims = (names.INTEGRATION, names.Y, names.X)
     data_vars = {
-        var: (dims, da.from_array(src, chunks=(per_chunk, -1, -1), asarray=False, fancy=False,
-                                  name=f"{var}-{tokenize(src, stamp)}", meta=np.empty((0, 0, 0), src.dtype)))
+        var: (
+            dims,
+            da.from_array(
+                src,
+                chunks=(per_chunk, -1, -1),
+                asarray=False,
+                fancy=False,
+                name=f"{var}-{tokenize(src, stamp)}",
+                meta=np.empty((0, 0, 0), src.dtype),
+            ),
+        )
         for var, src in sources.items()
     }
     wav = find_hdu(layout, "WAVELENGTH")
@@ -217,23 +279,34 @@ def concat_segments(segments: list[xr.Dataset]) -> xr.Dataset:
     first = segments[0]
     for seg in segments[1:]:
         if seg.attrs.get("EXP_TYPE") != first.attrs.get("EXP_TYPE"):
-            raise Tso3xInputError(seg.attrs["path"], f"EXP_TYPE {seg.attrs.get('EXP_TYPE')} differs from "
-                                  f"{first.attrs.get('EXP_TYPE')} of {first.attrs['filename']}", "PRIMARY")
+            raise Tso3xInputError(
+                seg.attrs["path"],
+                f"EXP_TYPE {seg.attrs.get('EXP_TYPE')} differs from "
+                f"{first.attrs.get('EXP_TYPE')} of {first.attrs['filename']}",
+                "PRIMARY",
+            )
         if seg.sizes[names.Y] != first.sizes[names.Y] or seg.sizes[names.X] != first.sizes[names.X]:
-            raise Tso3xInputError(seg.attrs["path"], f"frame shape differs from {first.attrs['filename']}",
-                                  "SCI")
+            raise Tso3xInputError(seg.attrs["path"], f"frame shape differs from {first.attrs['filename']}", "SCI")
         if set(seg.data_vars) != set(first.data_vars):
             raise Tso3xInputError(seg.attrs["path"], f"extensions differ from {first.attrs['filename']}")
     for prev, seg in zip(segments, segments[1:], strict=False):
         if int(seg[names.INTEGRATION][0]) <= int(prev[names.INTEGRATION][-1]):
-            raise Tso3xInputError(seg.attrs["path"], "integration numbers overlap those of "
-                                  f"{prev.attrs['filename']}", "PRIMARY")
+            raise Tso3xInputError(
+                seg.attrs["path"], f"integration numbers overlap those of {prev.attrs['filename']}", "PRIMARY"
+            )
     if len(segments) == 1:
         out = first.copy()
     else:
         static = [v for v in first.data_vars if names.INTEGRATION not in first[v].dims]
-        out = xr.concat(segments, dim=names.INTEGRATION, data_vars="minimal", coords="minimal",
-                        compat="override", join="override", combine_attrs="override")
+        out = xr.concat(
+            segments,
+            dim=names.INTEGRATION,
+            data_vars="minimal",
+            coords="minimal",
+            compat="override",
+            join="override",
+            combine_attrs="override",
+        )
         for var in static:
             out[var] = first[var]
     out.attrs = {k: v for k, v in first.attrs.items() if k not in ("filename", "path")}
@@ -249,8 +322,12 @@ def open_exposures(members: list[Path] | tuple[Path, ...], chunk_mb: float = DEF
     """
     segments = [open_segment(p, chunk_mb) for p in members]
     if not is_tso(segments[0].attrs):
-        raise Tso3xInputError(segments[0].attrs["path"], "not a TSO exposure (TSOVISIT is not true, EXP_TYPE "
-                              f"{segments[0].attrs.get('EXP_TYPE')} is not a TSO type, or NINTS < 2)", "PRIMARY")
+        raise Tso3xInputError(
+            segments[0].attrs["path"],
+            "not a TSO exposure (TSOVISIT is not true, EXP_TYPE "
+            f"{segments[0].attrs.get('EXP_TYPE')} is not a TSO type, or NINTS < 2)",
+            "PRIMARY",
+        )
     groups: dict[tuple[str, str], list[xr.Dataset]] = {}
     for seg in segments:
         groups.setdefault(exposure_key(seg), []).append(seg)
@@ -259,3 +336,30 @@ def open_exposures(members: list[Path] | tuple[Path, ...], chunk_mb: float = DEF
 
 def expected_chunks(n: int, per_chunk: int) -> int:  # pragma: no cover - helper for reports
     return math.ceil(n / per_chunk)
+
+
+def load_wcs(source: xr.Dataset | str | Path):
+    """The gwcs stored in a calints segment's ASDF extension (``meta.wcs``), or None if it has none.
+
+    Parameters
+    ----------
+    source : xarray.Dataset or path
+        A segment or exposure Dataset (its first segment file is read) or a calints file.
+
+    Returns
+    -------
+    gwcs.WCS or None
+    """
+    if isinstance(source, xr.Dataset):
+        source = source.attrs["path"] if "path" in source.attrs else source.attrs["segment_files"][0]
+    path = Path(source)
+    layout = read_layout(path)
+    hdu = find_hdu(layout, "ASDF")
+    if hdu is None:
+        return None
+    table = read_table(path, hdu)
+    try:
+        with asdf.open(io.BytesIO(table["ASDF_METADATA"][0].tobytes()), lazy_load=True, memmap=False) as af:
+            return af.tree.get("meta", {}).get("wcs")
+    except (ValueError, KeyError, asdf.exceptions.AsdfConversionWarning) as exc:
+        raise Tso3xInputError(path, f"cannot read the WCS in the ASDF extension ({exc})", "ASDF") from None

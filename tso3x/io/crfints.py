@@ -54,14 +54,18 @@ def _pad(nbytes: int) -> int:
 
 
 def _image_header(header: fits.Header, dtype: np.dtype) -> fits.Header:
+    """The input header with BITPIX (and BZERO for unsigned DQ) describing the data written."""
     header = header.copy()
-    for key in ("BZERO", "BSCALE"):
-        header.remove(key, ignore_missing=True)
     if dtype == np.uint32:
         header["BITPIX"] = 32
-        header.set("BZERO", 2**31, after=f"NAXIS{header['NAXIS']}")
+        if header.get("BZERO") != 2**31:
+            header.set("BZERO", 2**31, after=f"NAXIS{header['NAXIS']}")
+        if header.get("BSCALE", 1) != 1:
+            header["BSCALE"] = 1
     else:
         header["BITPIX"] = -32
+        for key in ("BZERO", "BSCALE"):
+            header.remove(key, ignore_missing=True)
     return header
 
 
@@ -79,8 +83,14 @@ def _copy_region(src, dst, src_offset: int, dst_offset: int, size: int) -> int:
     return total
 
 
-def allocate(src_path: str | Path, tmp_path: str | Path, final_path: str | Path, variables: dict[str, np.dtype],
-             primary_updates: dict, history: list[str]) -> CubeTarget:
+def allocate(
+    src_path: str | Path,
+    tmp_path: str | Path,
+    final_path: str | Path,
+    variables: dict[str, np.dtype],
+    primary_updates: dict,
+    history: list[str],
+) -> CubeTarget:
     """Create the temporary crfints file with every header and copied HDU in place.
 
     Parameters

@@ -7,11 +7,13 @@ integrations costs one read and one byte swap, and no whole-file buffer is ever 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..errors import Tso3xInputError
 
@@ -48,13 +50,15 @@ def read_layout(path: str | Path) -> list[HduLayout]:
     if not path.is_file():
         raise Tso3xInputError(path, "file not found")
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=False, ignore_missing_simple=False) as hdul:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyUserWarning)  # truncation is reported below
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+        with hdul:
             layout = []
             for i, hdu in enumerate(hdul):
                 info = hdul.fileinfo(i)
                 name = hdu.name if i else "PRIMARY"
-                layout.append(HduLayout(i, name, hdu.header.copy(), info["hdrLoc"], info["datLoc"],
-                                        info["datSpan"]))
+                layout.append(HduLayout(i, name, hdu.header.copy(), info["hdrLoc"], info["datLoc"], info["datSpan"]))
     except (OSError, ValueError, IndexError, TypeError, KeyError) as exc:
         raise Tso3xInputError(path, f"not a readable FITS file ({exc})") from None
     size = path.stat().st_size

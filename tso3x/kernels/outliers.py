@@ -155,8 +155,9 @@ def _flat(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).reshape(-1)
 
 
-def flag_outliers_dq(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, median: np.ndarray, snr: float,
-                     *variances: np.ndarray) -> np.ndarray:
+def flag_outliers_dq(
+    sci: np.ndarray, err: np.ndarray, dq: np.ndarray, median: np.ndarray, snr: float, *variances: np.ndarray
+) -> np.ndarray:
     """Updated DQ: outliers get DO_NOT_USE|OUTLIER, and every invalid pixel gets DO_NOT_USE.
 
     An outlier deviates from ``median`` by more than ``snr`` times its error (strict ``>``; NaN in
@@ -180,15 +181,24 @@ def flag_outliers_dq(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, median: n
     ndarray of uint32
     """
     out = np.empty(dq.shape, np.uint32)
-    _flag_dq(_flat(sci), _flat(err), _flat(dq), _flat(median), np.float32(snr),
-             tuple(_flat(f) for f in (sci, err, *variances)), out.reshape(-1))
+    _flag_dq(
+        _flat(sci),
+        _flat(err),
+        _flat(dq),
+        _flat(median),
+        np.float32(snr),
+        tuple(_flat(f) for f in (sci, err, *variances)),
+        out.reshape(-1),
+    )
     return out
 
 
 def count_outliers(sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float) -> np.ndarray:
     """Outliers per integration (axis 0), by the rule of :func:`flag_outliers_dq`; shape (m,), int64."""
-    return np.array([_count(_flat(s), _flat(e), _flat(m), np.float32(snr))
-                     for s, e, m in zip(sci, err, median, strict=True)], dtype=np.int64)
+    return np.array(
+        [_count(_flat(s), _flat(e), _flat(m), np.float32(snr)) for s, e, m in zip(sci, err, median, strict=True)],
+        dtype=np.int64,
+    )
 
 
 def nan_where_unusable(values: np.ndarray, dq: np.ndarray) -> np.ndarray:

@@ -137,8 +137,8 @@ SPECS: dict[str, ModeSpec] = {
             pupil=None, grating="G395H", subarray="SUB2048", detectors=("NRS1", "NRS2"), shape=(32, 2048),
             substrt=(1, 1), full_frame=_NIRCAM_FULL, model="SlitModel", bunit="MJy", tframe=0.90156,
             ngroups=10, pixel_scale=0.1, photmjsr=2.5e-11, gain=1.05, read_noise=14.0, dispaxis=1,
-            wave_range={"NRS1": (2.87, 3.72), "NRS2": (3.82, 5.18)}, with_wavelength=True, aperture="NRS_S1600A1_SLIT",
-            slit_name="S1600A1", extra={"fixed_slit": "S1600A1"},
+            wave_range={"NRS1": (2.87, 3.72), "NRS2": (3.82, 5.18)}, with_wavelength=True,
+            aperture="NRS_S1600A1_SLIT", slit_name="S1600A1", extra={"fixed_slit": "S1600A1"},
         ),
         ModeSpec(
             name="nrc_tsgrism", instrument="NIRCAM", exp_type="NRC_TSGRISM", filter="F444W",
@@ -167,7 +167,8 @@ SPECS: dict[str, ModeSpec] = {
             grating=None, subarray="SUBSTRIP256", detectors=("NIS",), shape=(256, 2048), substrt=(1, 1793),
             full_frame=_NIRCAM_FULL, model="CubeModel", bunit="DN/s", tframe=5.491, ngroups=6,
             pixel_scale=0.0656, photmjsr=1.0, gain=1.61, read_noise=11.0, dispaxis=1,
-            wave_range={"NIS": (2.83, 0.85)}, aperture="NIS_SUBSTRIP256", extra={"pupil_position": 245.76, "filter_position": 0.0},
+            wave_range={"NIS": (2.83, 0.85)}, aperture="NIS_SUBSTRIP256",
+            extra={"pupil_position": 245.76, "filter_position": 0.0},
         ),
     )
 }

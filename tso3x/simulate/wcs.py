@@ -21,6 +21,7 @@ from astropy import units as u
 from astropy.modeling import models
 from gwcs import coordinate_frames as cf
 from gwcs import wcs as gwcs_wcs
+from stdatamodels.jwst.transforms.models import NirissSOSSModel
 
 
 @dataclass(frozen=True)
@@ -35,20 +36,17 @@ class Pointing:
 
 
 def _sky_frame(name: str = "world") -> cf.CelestialFrame:
-    return cf.CelestialFrame(
-        reference_frame=coord.ICRS(), name=name, axes_names=("lon", "lat"), unit=(u.deg, u.deg)
-    )
+    return cf.CelestialFrame(reference_frame=coord.ICRS(), name=name, axes_names=("lon", "lat"), unit=(u.deg, u.deg))
 
 
 def _spec_frame(name: str = "spectral") -> cf.SpectralFrame:
     return cf.SpectralFrame(name=name, axes_order=(2,), unit=(u.micron,), axes_names=("wavelength",))
 
 
-def _tangent_to_sky(p: Pointing) -> models.Model:
+def tangent_to_sky(p: Pointing) -> models.Model:
     """(dx, dy) [arcsec] in the aperture plane → (ra, dec) [deg] (with inverse)."""
     return (
-        models.Scale(1 / 3600.0)
-        & models.Scale(1 / 3600.0)
+        models.Scale(1 / 3600.0) & models.Scale(1 / 3600.0)
         | models.Rotation2D(angle=p.roll)
         | models.Pix2Sky_TAN()
         | models.RotateNative2Celestial(p.ra, p.dec, 180.0)
@@ -60,9 +58,7 @@ def _bbox(shape: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, flo
     return ((-0.5, nx - 0.5), (-0.5, ny - 0.5))
 
 
-def imaging_wcs(
-    shape: tuple[int, int], xref: float, yref: float, scale: float, p: Pointing
-) -> gwcs_wcs.WCS:
+def imaging_wcs(shape: tuple[int, int], xref: float, yref: float, scale: float, p: Pointing) -> gwcs_wcs.WCS:
     """``detector → v2v3 → world`` for an imaging subarray.
 
     Parameters
@@ -79,7 +75,7 @@ def imaging_wcs(
     det2v23 = (models.Shift(-xref) & models.Shift(-yref)) | (
         models.Scale(scale) & models.Scale(scale) | models.Shift(p.v2_ref) & models.Shift(p.v3_ref)
     )
-    v232sky = models.Shift(-p.v2_ref) & models.Shift(-p.v3_ref) | _tangent_to_sky(p)
+    v232sky = models.Shift(-p.v2_ref) & models.Shift(-p.v3_ref) | tangent_to_sky(p)
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
     v2v3 = cf.Frame2D(name="v2v3", axes_order=(0, 1), axes_names=("v2", "v3"), unit=(u.arcsec, u.arcsec))
     w = gwcs_wcs.WCS([(detector, det2v23), (v2v3, v232sky), (_sky_frame(), None)])
@@ -135,37 +131,35 @@ def slit_wcs(
         const, spatial = 0.0, (a0, a1, a2)
     lam = models.Polynomial1D(1, c0=w0, c1=dlam)
     lam2d = models.Polynomial1D(1, c0=-w0 / dlam, c1=1.0 / dlam)
-    fwd = to_dc | models.Mapping((0, 0, 1, 0)) | (
-        models.Const1D(const)
-        & models.Polynomial2D(1, c0_0=spatial[0], c1_0=spatial[1], c0_1=spatial[2])
-        & lam
+    fwd = (
+        to_dc
+        | models.Mapping((0, 0, 1, 0))
+        | (models.Const1D(const) & models.Polynomial2D(1, c0_0=spatial[0], c1_0=spatial[1], c0_1=spatial[2]) & lam)
     )
     # inverse: (a, s, lam) -> d from lam, c = (s - s0 - a1*d) / a2
     inv_c = models.Polynomial2D(1, c0_0=-spatial[0] / a2, c1_0=-a1 / a2, c0_1=1.0 / a2)
     back = models.Mapping((1, 0)) if dispaxis == 2 else models.Mapping((0, 1))
-    fwd.inverse = (
-        models.Mapping((2, 2, 1)) | lam2d & lam2d & models.Identity(1) | models.Identity(1) & inv_c | back
-    )
+    fwd.inverse = models.Mapping((2, 2, 1)) | lam2d & lam2d & models.Identity(1) | models.Identity(1) & inv_c | back
     if mid_frame == "v2v3":
-        sky = models.Shift(-p.v2_ref) & models.Shift(-p.v3_ref) | _tangent_to_sky(p)
+        sky = models.Shift(-p.v2_ref) & models.Shift(-p.v3_ref) | tangent_to_sky(p)
         mid = cf.CompositeFrame(
             [
-                cf.Frame2D(name="v2v3_spatial", axes_order=(0, 1), axes_names=("v2", "v3"),
-                           unit=(u.arcsec, u.arcsec)),
+                cf.Frame2D(name="v2v3_spatial", axes_order=(0, 1), axes_names=("v2", "v3"), unit=(u.arcsec, u.arcsec)),
                 _spec_frame(),
             ],
             name="v2v3",
-        )  # fmt: skip
+        )
     else:
-        sky = _tangent_to_sky(p)
+        sky = tangent_to_sky(p)
         mid = cf.CompositeFrame(
             [
-                cf.Frame2D(name="slit_spatial", axes_order=(0, 1), axes_names=("x_slit", "y_slit"),
-                           unit=(u.arcsec, u.arcsec)),
+                cf.Frame2D(
+                    name="slit_spatial", axes_order=(0, 1), axes_names=("x_slit", "y_slit"), unit=(u.arcsec, u.arcsec)
+                ),
                 _spec_frame(),
             ],
             name="slit_frame",
-        )  # fmt: skip
+        )
     mid2world = sky & models.Identity(1)
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
     world = cf.CompositeFrame([_sky_frame("sky"), _spec_frame()], name="world")
@@ -179,19 +173,16 @@ def soss_wcs(shape: tuple[int, int], wave_order1: tuple[float, float], p: Pointi
 
     Order m has wavelength ``λ1(x) / m`` with λ1 linear in x between ``wave_order1``.
     """
-    from stdatamodels.jwst.transforms.models import NirissSOSSModel
-
     nx = shape[1]
     w0, w1 = wave_order1
     dlam = (w1 - w0) / max(nx - 1, 1)
+    # NirissSOSSModel has no parameters, so gwcs calls it with Quantity (pixel) inputs: use units.
     per_order = []
     for m in (1, 2, 3):
-        wl = models.Mapping((1,), n_inputs=2) | models.Polynomial1D(1, c0=w0 / m, c1=dlam / m)
-        per_order.append(
-            (models.Mapping((0, 1, 1, 0)) | models.Const1D(p.ra) & models.Const1D(p.dec) & wl).rename(
-                f"Order{m}"
-            )
-        )
+        lin = models.Multiply(dlam / m * u.micron / u.pix) | models.Shift(w0 / m * u.micron)
+        wl = models.Mapping((1,), n_inputs=2) | lin
+        ra, dec = models.Const1D(p.ra * u.deg), models.Const1D(p.dec * u.deg)
+        per_order.append((models.Mapping((0, 1, 1, 0)) | ra & dec & wl).rename(f"Order{m}"))
     soss = NirissSOSSModel([1, 2, 3], per_order).rename("3-order SOSS Model")
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
     world = cf.CompositeFrame([_sky_frame("sky"), _spec_frame()], name="world")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 
 import dask.array as da
@@ -49,7 +50,7 @@ class OutlierParameters:
             raise Tso3xInputError(None, f"rolling_window_width must be an integer, not {rolling_window_width!r}")
         try:
             kern.bad_pixel_mask(np.zeros(1, np.uint32), good_bits)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             raise Tso3xInputError(None, f"good_bits {good_bits!r} is not valid ({exc})") from None
         return cls(width, float(snr), float(maskpt), good_bits)
 
@@ -75,7 +76,7 @@ def _median_chunk(*pieces, n_pieces, block_start, starts, width, bits):
     work = np.empty((sum(len(v) for v in values), *values[0].shape[1:]), np.float32)
     row = 0
     for value, dq in zip(values, dqs, strict=True):
-        kern.masked_copy(value, dq, bits, work[row:row + len(value)])
+        kern.masked_copy(value, dq, bits, work[row : row + len(value)])
         row += len(value)
     return kern.rolling_median(work, block_start, starts, width)
 
@@ -92,24 +93,40 @@ def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierParameters, any_
     pieces = []
     a = 0
     for size in sci.chunks[0]:
-        chunk_starts = starts[a:a + size]
+        chunk_starts = starts[a : a + size]
         lo, hi = int(chunk_starts.min()), int(chunk_starts.max()) + width
         values, flags = sci[lo:hi], dq[lo:hi]
         blocks = [values.blocks[i] for i in range(values.numblocks[0])]
         blocks += [flags.blocks[i] for i in range(flags.numblocks[0])]
-        pieces.append(da.map_blocks(
-            _median_chunk, *blocks, n_pieces=values.numblocks[0], block_start=lo, starts=chunk_starts,
-            width=width, bits=bits, dtype=np.float64, chunks=((size,), sci.chunks[1], sci.chunks[2]),
-            meta=np.empty((0, 0, 0), np.float64)))
+        pieces.append(
+            da.map_blocks(
+                _median_chunk,
+                *blocks,
+                n_pieces=values.numblocks[0],
+                block_start=lo,
+                starts=chunk_starts,
+                width=width,
+                bits=bits,
+                dtype=np.float64,
+                chunks=((size,), sci.chunks[1], sci.chunks[2]),
+                meta=np.empty((0, 0, 0), np.float64),
+            )
+        )
         a += size
     return da.concatenate(pieces, axis=0)
+
+
+def _nanmedian_tile(tile: np.ndarray) -> np.ndarray:
+    """stcal ``nanmedian3D`` of one spatial tile (float32; all-NaN pixels give NaN quietly)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(tile, axis=0)[None]
 
 
 def _full_median(sci: da.Array) -> da.Array:
     """nanmedian over the whole segment (float32), broadcast back; computed in row tiles."""
     tiles = sci.rechunk({0: -1, 1: max(1, sci.chunks[0][0] * sci.shape[1] // sci.shape[0]), 2: -1})
-    median = da.map_blocks(lambda b: np.nanmedian(b, axis=0)[None], tiles, dtype=np.float32,
-                           chunks=((1,), tiles.chunks[1], tiles.chunks[2]))
+    median = da.map_blocks(_nanmedian_tile, tiles, dtype=np.float32, chunks=((1,), tiles.chunks[1], tiles.chunks[2]))
     median = median.rechunk({1: -1})
     return da.broadcast_to(median, sci.shape, chunks=sci.chunks)
 
@@ -122,22 +139,42 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
     else:
         median = _full_median(sci)
     floats = [v for v in names.FLOAT_CUBE_VARIABLES if v in seg]
-    flagged = da.map_blocks(kern.flag_outliers_dq, sci, err, dq, median, params.snr,
-                            *(seg[v].data for v in floats if v not in (names.SCI, names.ERR)), dtype=np.uint32)
+    flagged = da.map_blocks(
+        kern.flag_outliers_dq,
+        sci,
+        err,
+        dq,
+        median,
+        params.snr,
+        *(seg[v].data for v in floats if v not in (names.SCI, names.ERR)),
+        dtype=np.uint32,
+    )
     out = seg.copy()
     dims = seg[names.SCI].dims
     out[names.DQ] = (dims, flagged)
     for var in floats:
         out[var] = (dims, da.map_blocks(kern.nan_where_unusable, seg[var].data, flagged, dtype=np.float32))
     # (m, 1, 1) blocks: dropping axes in map_blocks would copy every input block
-    counts = da.map_blocks(lambda *a: kern.count_outliers(*a)[:, None, None], sci, err, median, params.snr,
-                           dtype=np.int64, chunks=(sci.chunks[0], (1,), (1,)))
+    counts = da.map_blocks(
+        lambda *a: kern.count_outliers(*a)[:, None, None],
+        sci,
+        err,
+        median,
+        params.snr,
+        dtype=np.int64,
+        chunks=(sci.chunks[0], (1,), (1,)),
+    )
     out[names.N_OUTLIERS] = ((names.INTEGRATION,), counts[:, 0, 0])
     return out
 
 
-def detect_outliers(ds: xr.Dataset, rolling_window_width: int = 25, snr: float | str = 5.0,
-                    maskpt: float = 0.7, good_bits: str | int = "~DO_NOT_USE") -> xr.Dataset:
+def detect_outliers(
+    ds: xr.Dataset,
+    rolling_window_width: int = 25,
+    snr: float | str = 5.0,
+    maskpt: float = 0.7,
+    good_bits: str | int = "~DO_NOT_USE",
+) -> xr.Dataset:
     """Flag outliers along time, as calwebb_tso3's ``outlier_detection`` in ``tso`` mode.
 
     Parameters
@@ -163,13 +200,32 @@ def detect_outliers(ds: xr.Dataset, rolling_window_width: int = 25, snr: float |
     """
     params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
     parts = [_detect_segment(ds.isel({names.INTEGRATION: sl}), params) for sl in _segment_slices(ds)]
-    out = parts[0] if len(parts) == 1 else xr.concat(
-        parts, dim=names.INTEGRATION, data_vars="minimal", coords="minimal", compat="override",
-        join="override", combine_attrs="override")
+    out = (
+        parts[0]
+        if len(parts) == 1
+        else xr.concat(
+            parts,
+            dim=names.INTEGRATION,
+            data_vars="minimal",
+            coords="minimal",
+            compat="override",
+            join="override",
+            combine_attrs="override",
+        )
+    )
     for var in ds.data_vars:
         if names.INTEGRATION not in ds[var].dims:
             out[var] = ds[var]
-    out.attrs = {**ds.attrs, "S_OUTLIR": "COMPLETE", "outlier_detection_parameters": json.dumps({
-        "rolling_window_width": params.rolling_window_width, "snr": params.snr, "maskpt": params.maskpt,
-        "good_bits": str(params.good_bits)})}
+    out.attrs = {
+        **ds.attrs,
+        "S_OUTLIR": "COMPLETE",
+        "outlier_detection_parameters": json.dumps(
+            {
+                "rolling_window_width": params.rolling_window_width,
+                "snr": params.snr,
+                "maskpt": params.maskpt,
+                "good_bits": str(params.good_bits),
+            }
+        ),
+    }
     return out

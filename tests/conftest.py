@@ -1,0 +1,103 @@
+"""Shared fixtures: simulated exposures and jwst oracle runs, each computed once per test session.
+
+- ``simulated(mode, **simulate_kwargs)`` → :class:`tso3x.simulate.SimulatedExposure`
+- ``tso3_oracle(mode, *, steps=None, **simulate_kwargs)`` → :class:`OracleRun` (jwst calwebb_tso3 products)
+- ``outlier_oracle(mode, *, sim=None, **outlier_params)`` → :class:`OracleOutliers` (jwst crfints)
+
+The same arguments return the cached result, so several tests can share one simulation/oracle run.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+from dataclasses import dataclass, field
+
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+
+def _key(*parts) -> str:
+    return json.dumps(parts, sort_keys=True, default=repr)
+
+
+@dataclass(frozen=True)
+class OracleRun:
+    """A jwst calwebb_tso3 run on a simulated exposure."""
+
+    exposure: object  # tso3x.simulate.SimulatedExposure
+    output_dir: pathlib.Path
+    products: tuple[pathlib.Path, ...]
+    by_suffix: dict[str, list[pathlib.Path]] = field(default_factory=dict)
+
+    def one(self, suffix: str) -> pathlib.Path:
+        """The single product with this suffix (``phot``, ``x1dints``, ``whtlt``)."""
+        found = self.by_suffix.get(suffix, [])
+        assert len(found) == 1, f"expected one _{suffix} product, got {found}"
+        return found[0]
+
+
+@dataclass(frozen=True)
+class OracleOutliers:
+    """jwst calwebb_tso3 outlier detection on every segment of a simulated exposure."""
+
+    exposure: object
+    crfints: tuple[pathlib.Path, ...]
+
+
+@pytest.fixture(scope="session")
+def simulated(tmp_path_factory):
+    """Factory: ``simulated(mode, **kwargs)`` runs :func:`tso3x.simulate.simulate` once per argument set."""
+    from tso3x.simulate import simulate
+
+    cache: dict[str, object] = {}
+
+    def get(mode: str, **kwargs):
+        key = _key(mode, kwargs)
+        if key not in cache:
+            cache[key] = simulate(mode, tmp_path_factory.mktemp(f"sim_{mode}"), **kwargs)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def tso3_oracle(tmp_path_factory, simulated):
+    """Factory: ``tso3_oracle(mode, steps=None, **simulate_kwargs)`` → :class:`OracleRun` (cached)."""
+    pytest.importorskip("jwst")
+    from jwst_oracle import products_by_suffix, run_calwebb_tso3
+
+    cache: dict[str, OracleRun] = {}
+
+    def run(mode: str, *, steps: dict | None = None, **sim_kwargs) -> OracleRun:
+        key = _key(mode, steps, sim_kwargs)
+        if key not in cache:
+            exp = simulated(mode, **sim_kwargs)
+            out = tmp_path_factory.mktemp(f"tso3_{mode}")
+            paths = run_calwebb_tso3(exp.asn, out, steps=steps)
+            cache[key] = OracleRun(exp, out, tuple(paths), products_by_suffix(paths))
+        return cache[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def outlier_oracle(tmp_path_factory, simulated):
+    """Factory: ``outlier_oracle(mode, sim=None, **outlier_params)`` → :class:`OracleOutliers` (cached)."""
+    pytest.importorskip("jwst")
+    from jwst_oracle import run_jwst_outlier_detection
+
+    cache: dict[str, OracleOutliers] = {}
+
+    def run(mode: str, *, sim: dict | None = None, **params) -> OracleOutliers:
+        key = _key(mode, sim, params)
+        if key not in cache:
+            exp = simulated(mode, **(sim or {}))
+            out = tmp_path_factory.mktemp(f"crf_{mode}")
+            crf = run_jwst_outlier_detection(list(exp.segments), out, **params)
+            cache[key] = OracleOutliers(exp, tuple(crf))
+        return cache[key]
+
+    return run

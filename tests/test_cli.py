@@ -1,0 +1,76 @@
+"""The ``tso3x`` command: simulate, run with options, demo."""
+
+from __future__ import annotations
+
+import pytest
+from astropy.io import fits
+
+from tso3x.cli import main
+
+
+def test_simulate_then_run_with_jwst_style_options(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "simulate",
+                "mir_image",
+                str(tmp_path / "data"),
+                "--nints",
+                "40",
+                "--nseg",
+                "2",
+                "--seed",
+                "3",
+                "--shape",
+                "32x32",
+            ]
+        )
+        == 0
+    )
+    asn = next((tmp_path / "data").glob("*_asn.json"))
+    assert (
+        main(
+            [
+                "run",
+                str(asn),
+                "--output-dir",
+                str(tmp_path / "out"),
+                "--rolling-window-width",
+                "7",
+                "--snr",
+                "4.0 3.0",
+                "--maskpt",
+                "0.7",
+                "--good-bits",
+                "~DO_NOT_USE",
+                "--chunk-mb",
+                "0.05",
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out.split()
+    products = sorted((tmp_path / "out").glob("*_crfints.fits"))
+    assert len(products) == 2 and [str(p) for p in products] == sorted(p for p in printed if "crfints" in p)
+    history = "".join(str(h) for h in fits.getheader(products[0])["HISTORY"])
+    assert "'rolling_window_width': 7" in history.replace('"', "'") and "4.0" in history
+
+
+def test_unknown_simulate_mode(tmp_path, capsys):
+    assert main(["simulate", "nrc_coronagraphy", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("tso3x: error: unknown mode")
+
+
+def test_bad_parameter_is_one_line(tmp_path, capsys):
+    assert main(["simulate", "mir_image", str(tmp_path / "d"), "--nints", "30", "--shape", "16x16"]) == 0
+    asn = next((tmp_path / "d").glob("*_asn.json"))
+    assert main(["run", str(asn), "--output-dir", str(tmp_path / "o"), "--good-bits", "NOT_A_FLAG"]) == 2
+    assert "good_bits" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("mode", ["nrc_tsimage_wlp8"])
+def test_demo(mode, tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "demo"), "--mode", mode]) == 0
+    out = capsys.readouterr().out
+    assert "crfints.fits" in out and len(list((tmp_path / "demo" / "products").glob("*_crfints.fits"))) == 2
