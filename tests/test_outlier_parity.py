@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from astropy.io import fits
-from jwst_oracle import run_jwst_outlier_detection
 
 import tso3x
 from tso3x import dqflags
-from tso3x.simulate import MODES, simulate
+from tso3x.simulate import MODES
 
 ARRAYS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
 SMALL_SHAPES = {
@@ -27,21 +26,6 @@ SMALL_SHAPES = {
 }
 
 
-@pytest.fixture(scope="module")
-def exposure_of(tmp_path_factory):
-    """Simulated exposures, one per (mode, nints, nseg), made once per module."""
-    cache = {}
-
-    def get(mode, nints=64, nseg=2):
-        key = (mode, nints, nseg)
-        if key not in cache:
-            folder = tmp_path_factory.mktemp(f"{mode}_{nints}_{nseg}")
-            cache[key] = simulate(mode, folder, nints=nints, nseg=nseg, seed=7, shape=SMALL_SHAPES.get(mode))
-        return cache[key]
-
-    return get
-
-
 def assert_same_crfints(ours, theirs):
     with fits.open(ours) as a, fits.open(theirs) as b:
         # tso3x keeps the input's HDU order; jwst writes the model schema's order
@@ -51,18 +35,19 @@ def assert_same_crfints(ours, theirs):
         return int(((a["DQ"].data & dqflags.OUTLIER) > 0).sum())
 
 
-def run_both(exposure, tmp_path, chunk_mb=0.05, **params):
-    ours = tso3x.run(exposure.asn, tmp_path / "tso3x", chunk_mb=chunk_mb, **params)
-    theirs = run_jwst_outlier_detection(list(exposure.segments), tmp_path / "jwst", **params)
-    assert [p.name for p in ours] == [p.name for p in theirs]
-    flagged = sum(assert_same_crfints(a, b) for a, b in zip(ours, theirs, strict=True))
-    return flagged
+def run_both(outlier_oracle, tmp_path, mode, sim=None, chunk_mb=0.05, **params):
+    """tso3x and (cached) jwst on the same simulated exposure; returns the number of outlier pixels."""
+    sim = {"nints": 64, "nseg": 2, "seed": 7, "shape": SMALL_SHAPES.get(mode), **(sim or {})}
+    oracle = outlier_oracle(mode, sim=sim, **params)
+    ours = tso3x.run(oracle.exposure.asn, tmp_path / "tso3x", chunk_mb=chunk_mb, **params)
+    assert [p.name for p in ours] == [p.name for p in oracle.crfints]
+    return sum(assert_same_crfints(a, b) for a, b in zip(ours, oracle.crfints, strict=True))
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_every_mode_matches_jwst(mode, exposure_of, tmp_path):
+def test_every_mode_matches_jwst(mode, outlier_oracle, tmp_path):
     """Default parameters, 32-integration segments: the rolling-median branch, several chunks."""
-    assert run_both(exposure_of(mode), tmp_path) > 0
+    assert run_both(outlier_oracle, tmp_path, mode) > 0
 
 
 @pytest.mark.parametrize(
@@ -79,19 +64,17 @@ def test_every_mode_matches_jwst(mode, exposure_of, tmp_path):
         pytest.param({"good_bits": "0"}, id="good-bits-none"),
     ],
 )
-def test_parameters_match_jwst(params, exposure_of, tmp_path):
-    run_both(exposure_of("nrc_tsgrism"), tmp_path, **params)
+def test_parameters_match_jwst(params, outlier_oracle, tmp_path):
+    run_both(outlier_oracle, tmp_path, "nrc_tsgrism", **params)
 
 
 @pytest.mark.parametrize("chunk_mb", [0.02, 0.11, 1000.0])
-def test_chunk_sizes_match_jwst(chunk_mb, exposure_of, tmp_path):
+def test_chunk_sizes_match_jwst(chunk_mb, outlier_oracle, tmp_path):
     """Chunks of 1, a few (not dividing the segment) and all integrations give jwst's result."""
-    exposure = exposure_of("nrs_brightobj", nints=90, nseg=2)
-    assert run_both(exposure, tmp_path, chunk_mb=chunk_mb, rolling_window_width=9) > 0
+    sim = {"nints": 90}
+    assert run_both(outlier_oracle, tmp_path, "nrs_brightobj", sim, chunk_mb=chunk_mb, rolling_window_width=9) > 0
 
 
-def test_two_detectors_one_association(tmp_path):
-    exposure = simulate(
-        "nrs_brightobj", tmp_path / "data", nints=60, nseg=2, seed=3, shape=(32, 96), detectors=("NRS1", "NRS2")
-    )
-    assert run_both(exposure, tmp_path) > 0
+def test_two_detectors_one_association(outlier_oracle, tmp_path):
+    sim = {"nints": 60, "shape": (32, 96), "detectors": ["NRS1", "NRS2"]}
+    assert run_both(outlier_oracle, tmp_path, "nrs_brightobj", sim) > 0

@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from . import __version__, names
+from .dataset import segment_slices
 from .errors import Tso3xInputError
 from .io import checksum, crfints
 from .io.asn import Association, open_asn
@@ -78,10 +79,8 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
     variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
     params = flagged.attrs.get("outlier_detection_parameters", "")
     history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
-    seg_numbers = flagged[names.SEGMENT].values
-    bounds = [0, *(np.flatnonzero(np.diff(seg_numbers)) + 1).tolist(), len(seg_numbers)]
     targets, graphs = [], []
-    for src, a, b in zip(flagged.attrs["segment_files"], bounds[:-1], bounds[1:], strict=True):
+    for src, segment in zip(flagged.attrs["segment_files"], segment_slices(flagged), strict=True):
         name = crfints.crfints_name(Path(src).name, asn.asn_id)
         target = crfints.allocate(
             src,
@@ -92,7 +91,7 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
             history,
         )
         targets.append(target)
-        graphs.append(_crfints_graph(flagged.isel({names.INTEGRATION: slice(a, b)}), target, variables))
+        graphs.append(_crfints_graph(flagged.isel({names.INTEGRATION: segment}), target, variables))
     results = dask.compute(*graphs)
     paths = []
     for target, result in zip(targets, results, strict=True):

@@ -22,6 +22,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from .. import names
+from ..dataset import concat_integrations
 from ..errors import Tso3xInputError
 from .fitsfile import HduLayout, find_hdu, image_source, read_layout, read_table
 
@@ -294,21 +295,7 @@ def concat_segments(segments: list[xr.Dataset]) -> xr.Dataset:
             raise Tso3xInputError(
                 seg.attrs["path"], f"integration numbers overlap those of {prev.attrs['filename']}", "PRIMARY"
             )
-    if len(segments) == 1:
-        out = first.copy()
-    else:
-        static = [v for v in first.data_vars if names.INTEGRATION not in first[v].dims]
-        out = xr.concat(
-            segments,
-            dim=names.INTEGRATION,
-            data_vars="minimal",
-            coords="minimal",
-            compat="override",
-            join="override",
-            combine_attrs="override",
-        )
-        for var in static:
-            out[var] = first[var]
+    out = concat_integrations(segments)
     out.attrs = {k: v for k, v in first.attrs.items() if k not in ("filename", "path")}
     out.attrs["segment_files"] = [s.attrs["path"] for s in segments]
     return out

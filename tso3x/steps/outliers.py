@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from .. import names
+from ..dataset import concat_integrations, segment_slices
 from ..errors import Tso3xInputError
 from ..kernels import outliers as kern
 
@@ -53,13 +54,6 @@ class OutlierParameters:
         except (ValueError, TypeError, KeyError) as exc:
             raise Tso3xInputError(None, f"good_bits {good_bits!r} is not valid ({exc})") from None
         return cls(width, float(snr), float(maskpt), good_bits)
-
-
-def _segment_slices(ds: xr.Dataset) -> list[slice]:
-    seg = ds[names.SEGMENT].values
-    edges = np.flatnonzero(np.diff(seg)) + 1
-    bounds = [0, *edges.tolist(), len(seg)]
-    return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
 
 
 def _any_good_pixel(dq: da.Array, good_bits) -> bool:
@@ -199,23 +193,8 @@ def detect_outliers(
         ``S_OUTLIR = "COMPLETE"`` and ``outlier_detection_parameters`` (JSON).
     """
     params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
-    parts = [_detect_segment(ds.isel({names.INTEGRATION: sl}), params) for sl in _segment_slices(ds)]
-    out = (
-        parts[0]
-        if len(parts) == 1
-        else xr.concat(
-            parts,
-            dim=names.INTEGRATION,
-            data_vars="minimal",
-            coords="minimal",
-            compat="override",
-            join="override",
-            combine_attrs="override",
-        )
-    )
-    for var in ds.data_vars:
-        if names.INTEGRATION not in ds[var].dims:
-            out[var] = ds[var]
+    parts = [_detect_segment(ds.isel({names.INTEGRATION: sl}), params) for sl in segment_slices(ds)]
+    out = concat_integrations(parts)
     out.attrs = {
         **ds.attrs,
         "S_OUTLIR": "COMPLETE",
