@@ -33,7 +33,7 @@ def test_rolling_median_matches_jwst_unit_test_values(w, expected):
     x = np.arange(10, dtype=np.float32)[:, None, None]
     starts = k.window_starts(10, w)
     got = k.rolling_median(x, 0, starts, w)[:, 0, 0]
-    assert got.dtype == np.float64
+    assert got.dtype == np.float32
     np.testing.assert_array_equal(got, expected)
 
 
@@ -79,8 +79,8 @@ def test_outlier_rule_strict_and_nan():
     assert (new[np.array(expected)] == dqflags.DO_NOT_USE | dqflags.OUTLIER).all()
 
 
-@pytest.mark.parametrize("median_dtype", [np.float64, np.float32])
-def test_flag_outliers_dq_equals_numpy_transcription(median_dtype):
+@pytest.mark.parametrize("wide", [True, False])
+def test_flag_outliers_dq_equals_numpy_transcription(wide):
     rng = np.random.default_rng(5)
     shape = (6, 7, 8)
     sci = (rng.normal(size=shape) * 10).astype(np.float32)
@@ -90,14 +90,25 @@ def test_flag_outliers_dq_equals_numpy_transcription(median_dtype):
     var = np.abs(rng.normal(size=shape)).astype(np.float32)
     var.flat[::29] = np.nan
     dq = rng.integers(0, 8, size=shape).astype(np.uint32)
-    median = rng.normal(size=shape).astype(median_dtype)
+    median = rng.normal(size=shape).astype(np.float32)
     median.flat[::31] = np.nan
     with np.errstate(over="ignore"):
-        flag = np.greater(np.abs(sci - median), 5.0 * np.nan_to_num(err))  # stcal flag_crs
+        # jwst's rolling median is float64 (wide), its full median float32
+        jwst_median = median.astype(np.float64) if wide else median
+        flag = np.greater(np.abs(sci - jwst_median), 5.0 * np.nan_to_num(err))  # stcal flag_crs
     expected = dq | (flag * np.uint32(17))
     invalid = (expected & 1).astype(bool) | np.isnan(sci) | np.isnan(err) | np.isnan(var)
     expected[invalid] |= 1  # match_nans_and_flags
-    got = k.flag_outliers_dq(sci, err, dq, median, 5.0, var)
+    got = k.flag_outliers_dq(sci, err, dq, median, 5.0, var, wide=wide)
     np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(k.count_outliers(sci, err, median, 5.0), flag.sum(axis=(1, 2)))
+    np.testing.assert_array_equal(k.count_outliers(sci, err, median, 5.0, wide=wide), flag.sum(axis=(1, 2)))
     np.testing.assert_array_equal(k.nan_where_unusable(var, got), np.where(invalid, np.nan, var))
+
+
+def test_difference_precision_follows_jwst_branch():
+    """|1e8 - (-0.5)| is 100000000.5 in float64 (> 1e8, flagged) but rounds to 1e8 in float32 (not)."""
+    sci = np.full((1, 1, 1), 1e8, np.float32)
+    err = np.full((1, 1, 1), 2e7, np.float32)
+    median = np.full((1, 1, 1), -0.5, np.float32)
+    assert k.count_outliers(sci, err, median, 5.0, wide=True).tolist() == [1]
+    assert k.count_outliers(sci, err, median, 5.0, wide=False).tolist() == [0]

@@ -98,35 +98,42 @@ def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, widt
 
     Returns
     -------
-    ndarray of float64, shape (len(starts), ny, nx)
-        The median of each window; NaN where any sample in the window is NaN.
+    ndarray of float32, shape (len(starts), ny, nx)
+        The median of each window; NaN where any sample in the window is NaN. jwst holds these values
+        in float64; they are float32 values either way (a sample, or the float32 mean of two).
     """
     lo, hi = int(starts.min()) - block_start, int(starts.max()) - block_start + width
     if lo < 0 or hi > block.shape[0]:
         raise ValueError("rolling windows reach outside the block")
     moving = bn.move_median(block[lo:hi], width, axis=0, min_count=width)
     # row j of ``moving`` holds the window that ends at row j, i.e. starts at lo + j - width + 1
-    return moving[starts - block_start - lo + width - 1].astype(np.float64)
+    rows = starts - block_start - lo + width - 1
+    if np.all(np.diff(rows) == 1):
+        return moving[rows[0] : rows[-1] + 1]
+    return moving[rows]
 
 
 @numba.njit(inline="always")
-def _is_outlier(sci, err, median, snr):
-    # jwst: |sci - median| > snr * nan_to_num(err); float32 threshold, difference in the median's precision
+def _is_outlier(sci, err, median, snr, wide):
+    # jwst: |sci - median| > snr * nan_to_num(err); float32 threshold; the difference in float64 when
+    # jwst's median is float64 (rolling branch, ``wide``), in float32 otherwise (full-median branch)
     if err != err:
         err = np.float32(0)
     elif err == np.inf:
         err = np.finfo(np.float32).max
     elif err == -np.inf:
         err = -np.finfo(np.float32).max
+    if wide:
+        return abs(np.float64(sci) - np.float64(median)) > snr * err
     return abs(sci - median) > snr * err
 
 
 @numba.njit(nogil=True, cache=True)
-def _flag_dq(sci, err, dq, median, snr, floats, out):
+def _flag_dq(sci, err, dq, median, snr, wide, floats, out):
     n = 0
     for i in range(sci.size):
         flags = dq[i]
-        if _is_outlier(sci[i], err[i], median[i], snr):
+        if _is_outlier(sci[i], err[i], median[i], snr, wide):
             flags |= np.uint32(DO_NOT_USE_OUTLIER)
             n += 1
         for array in floats:
@@ -137,10 +144,10 @@ def _flag_dq(sci, err, dq, median, snr, floats, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def _count(sci, err, median, snr):
+def _count(sci, err, median, snr, wide):
     n = 0
     for i in range(sci.size):
-        n += _is_outlier(sci[i], err[i], median[i], snr)
+        n += _is_outlier(sci[i], err[i], median[i], snr, wide)
     return n
 
 
@@ -156,7 +163,13 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 def flag_outliers_dq(
-    sci: np.ndarray, err: np.ndarray, dq: np.ndarray, median: np.ndarray, snr: float, *variances: np.ndarray
+    sci: np.ndarray,
+    err: np.ndarray,
+    dq: np.ndarray,
+    median: np.ndarray,
+    snr: float,
+    *variances: np.ndarray,
+    wide: bool = True,
 ) -> np.ndarray:
     """Updated DQ: outliers get DO_NOT_USE|OUTLIER, and every invalid pixel gets DO_NOT_USE.
 
@@ -169,12 +182,15 @@ def flag_outliers_dq(
     ----------
     sci, err : ndarray of float32, shape (m, ny, nx)
     dq : ndarray of uint32, same shape
-    median : ndarray of float32 or float64, same shape
-        Median cube; its precision sets that of the difference, as in jwst.
+    median : ndarray of float32, same shape
+        Median cube.
     snr : float
         Threshold in units of ``err``.
     *variances : ndarray of float32
         VAR_POISSON, VAR_RNOISE, VAR_FLAT (those present); their NaNs also mark invalid pixels.
+    wide : bool
+        Take the difference in float64, as jwst does with its float64 rolling median; False for the
+        float32 difference of jwst's full-median branch.
 
     Returns
     -------
@@ -187,18 +203,18 @@ def flag_outliers_dq(
         _flat(dq),
         _flat(median),
         np.float32(snr),
+        bool(wide),
         tuple(_flat(f) for f in (sci, err, *variances)),
         out.reshape(-1),
     )
     return out
 
 
-def count_outliers(sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float) -> np.ndarray:
+def count_outliers(sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float, wide: bool = True) -> np.ndarray:
     """Outliers per integration (axis 0), by the rule of :func:`flag_outliers_dq`; shape (m,), int64."""
-    return np.array(
-        [_count(_flat(s), _flat(e), _flat(m), np.float32(snr)) for s, e, m in zip(sci, err, median, strict=True)],
-        dtype=np.int64,
-    )
+    snr32 = np.float32(snr)
+    counts = [_count(_flat(s), _flat(e), _flat(m), snr32, bool(wide)) for s, e, m in zip(sci, err, median, strict=True)]
+    return np.array(counts, dtype=np.int64)
 
 
 def nan_where_unusable(values: np.ndarray, dq: np.ndarray) -> np.ndarray:

@@ -81,7 +81,7 @@ def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierParameters, any_
     # jwst: weight threshold = maskpt * mean(non-zero weights) = maskpt (NaN when no pixel is good);
     # pixels with weight below it are left out (NaN) of the median
     if any_good and params.maskpt > 1:
-        return da.full(sci.shape, np.nan, dtype=np.float64, chunks=sci.chunks)
+        return da.full(sci.shape, np.nan, dtype=np.float32, chunks=sci.chunks)
     bits = kern.bad_bits(params.good_bits) if any_good and params.maskpt > 0 else 0
     starts = kern.window_starts(n, width)
     pieces = []
@@ -101,9 +101,9 @@ def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierParameters, any_
                 starts=chunk_starts,
                 width=width,
                 bits=bits,
-                dtype=np.float64,
+                dtype=np.float32,
                 chunks=((size,), sci.chunks[1], sci.chunks[2]),
-                meta=np.empty((0, 0, 0), np.float64),
+                meta=np.empty((0, 0, 0), np.float32),
             )
         )
         a += size
@@ -127,8 +127,9 @@ def _full_median(sci: da.Array) -> da.Array:
 
 def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
     sci, err, dq = (seg[v].data for v in (names.SCI, names.ERR, names.DQ))
-    n = sci.shape[0]
-    if 1 < params.rolling_window_width < n:
+    # jwst's rolling median is float64 (difference in float64); its full median float32
+    wide = 1 < params.rolling_window_width < sci.shape[0]
+    if wide:
         median = _rolling_median(sci, dq, params, _any_good_pixel(dq, params.good_bits))
     else:
         median = _full_median(sci)
@@ -141,6 +142,7 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
         median,
         params.snr,
         *(seg[v].data for v in floats if v not in (names.SCI, names.ERR)),
+        wide=wide,
         dtype=np.uint32,
     )
     out = seg.copy()
@@ -150,7 +152,7 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
         out[var] = (dims, da.map_blocks(kern.nan_where_unusable, seg[var].data, flagged, dtype=np.float32))
     # (m, 1, 1) blocks: dropping axes in map_blocks would copy every input block
     counts = da.map_blocks(
-        lambda *a: kern.count_outliers(*a)[:, None, None],
+        lambda *a: kern.count_outliers(*a, wide=wide)[:, None, None],
         sci,
         err,
         median,
