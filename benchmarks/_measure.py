@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -57,3 +58,14 @@ def warm_page_cache(paths) -> None:
         with open(path, "rb") as f:
             while f.read(64 * 2**20):
                 pass
+
+
+def best_of(label: str, cmd: list[str], repeat: int, output_dir) -> Measurement:
+    """The fastest of ``repeat`` runs of ``cmd`` (peak memory: the largest seen); ``output_dir`` is emptied
+    before each run and holds the last run's output afterwards."""
+    runs = []
+    for _ in range(max(1, repeat)):
+        shutil.rmtree(output_dir, ignore_errors=True)
+        os.makedirs(output_dir)
+        runs.append(measure(label, cmd))
+    return Measurement(label, min(r.wall_s for r in runs), max(r.peak_rss_mb for r in runs))

@@ -15,7 +15,6 @@ import os
 import re
 from pathlib import Path
 
-import asdf
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -344,6 +343,8 @@ def load_wcs(source: xr.Dataset | str | Path):
     hdu = find_hdu(layout, "ASDF")
     if hdu is None:
         return None
+    import asdf  # only needed here; keeps start-up light
+
     table = read_table(path, hdu)
     try:
         with asdf.open(io.BytesIO(table["ASDF_METADATA"][0].tobytes()), lazy_load=True, memmap=False) as af:
