@@ -6,6 +6,8 @@ run(asn, output_dir, **params)         the whole pipeline; returns the product p
 open_asn(path)                         the association (asn_id, pool, product name, science members)
 open_segment(path) / open_exposures()  lazy, integration-chunked xarray Datasets of calints segments
 detect_outliers(ds, ...)               TSO outlier detection on such a Dataset (lazy)
+photometry(ds, ...)                    imaging TSO photometry catalog (integration-indexed Dataset)
+write_phot_ecsv(tables, path)          the jwst ``_phot.ecsv`` from photometry Datasets
 load_wcs(ds or path)                   the gwcs of a segment (ASDF extension)
 simulate(mode, outdir, ...)            real-format synthetic exposures (tso3x.simulate)
 """
@@ -22,17 +24,24 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from .errors import Tso3xInputError  # noqa: E402
 from .io.asn import Association, open_asn  # noqa: E402
 from .io.calints import load_wcs, open_exposures, open_segment  # noqa: E402
+from .io.ecsv import write_phot_ecsv  # noqa: E402
 from .pipeline import run  # noqa: E402
+from .spectroscopy import extract_1d, white_light  # noqa: E402
 from .steps.outliers import detect_outliers  # noqa: E402
+from .steps.photometry import photometry  # noqa: E402
 
 __all__ = [
     "Association",
     "Tso3xInputError",
     "__version__",
     "detect_outliers",
+    "extract_1d",
     "load_wcs",
     "open_asn",
     "open_exposures",
     "open_segment",
+    "photometry",
     "run",
+    "white_light",
+    "write_phot_ecsv",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import Tso3xInputError
 from .io.calints import DEFAULT_CHUNK_MB
+from .spectroscopy import SPECTROSCOPY_PARAMETERS
 
 log = logging.getLogger("tso3x")
 
@@ -26,6 +27,15 @@ def _shape(text: str) -> tuple[int, int]:
     return ny, nx
 
 
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=".", help="folder for the products (default: current folder)")
     od = p.add_argument_group("outlier_detection (jwst names and defaults)")
@@ -34,6 +44,35 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     od.add_argument("--maskpt", type=float, default=0.7, help="weight threshold fraction")
     od.add_argument("--good-bits", default="~DO_NOT_USE", help="DQ bits counted as good")
     od.add_argument("--skip-outlier-detection", action="store_true", help="skip outlier detection (no crfints)")
+    ph = p.add_argument_group("tso_photometry (imaging; jwst names and defaults)")
+    ph.add_argument("--radius", type=float, default=3.0, help="aperture radius [pix]")
+    ph.add_argument("--radius-inner", type=float, default=4.0, help="background annulus inner radius [pix]")
+    ph.add_argument("--radius-outer", type=float, default=5.0, help="background annulus outer radius [pix]")
+    ph.add_argument(
+        "--centroid-source",
+        type=_bool,
+        default=True,
+        metavar="BOOL",
+        help="centroid the source before photometry (default true)",
+    )
+    ph.add_argument("--search-box-width", type=int, default=41, help="first centroid box width [pix]")
+    ph.add_argument("--fit-box-width", type=int, default=11, help="second centroid and PSF-fit box width [pix]")
+    ph.add_argument(
+        "--moving-centroid",
+        type=_bool,
+        default=False,
+        metavar="BOOL",
+        help="use each integration's centroid instead of the median (default false)",
+    )
+    sp = p.add_argument_group("extract_1d and white_light (spectroscopy; jwst names, defaults from the reference file)")
+    sp.add_argument("--subtract-background", type=_bool, metavar="BOOL", help="subtract the background")
+    sp.add_argument("--use-source-posn", type=_bool, metavar="BOOL", help="place the aperture at the source position")
+    sp.add_argument("--position-offset", type=float, default=0.0, help="aperture offset [pix] (default 0)")
+    sp.add_argument("--smoothing-length", type=int, help="background smoothing length [pix]")
+    sp.add_argument("--bkg-fit", choices=("poly", "mean", "median"), help="background fit type")
+    sp.add_argument("--bkg-order", type=int, help="background polynomial order")
+    sp.add_argument("--min-wavelength", type=float, help="white-light lower wavelength [micron]")
+    sp.add_argument("--max-wavelength", type=float, help="white-light upper wavelength [micron]")
     ref = p.add_argument_group("reference files")
     ref.add_argument("--override-gain", metavar="FILE", help="gain reference file (photometry of DN/s data)")
     ref.add_argument("--override-extract1d", metavar="FILE", help="EXTRACT1D reference file (JSON)")
@@ -84,6 +123,14 @@ def _run_params(args: argparse.Namespace) -> dict:
         override_gain=args.override_gain,
         override_extract1d=args.override_extract1d,
         override_apcorr=args.override_apcorr,
+        radius=args.radius,
+        radius_inner=args.radius_inner,
+        radius_outer=args.radius_outer,
+        centroid_source=args.centroid_source,
+        search_box_width=args.search_box_width,
+        fit_box_width=args.fit_box_width,
+        moving_centroid=args.moving_centroid,
+        **{name: getattr(args, name) for name in SPECTROSCOPY_PARAMETERS},
     )
 
 

@@ -45,3 +45,26 @@ INT_TIMES_COORDS: dict[str, str] = {
 
 # Per-integration outputs of outlier detection
 N_OUTLIERS = "n_outliers"  #: pixels newly flagged as outliers in each integration
+
+# Imaging TSO photometry catalog (jwst ``tso_photometry``): Dataset variables named as the _phot.ecsv
+# columns, in the table's column order
+MJD = "MJD"  #: integration mid time, MJD UTC [d]
+BJD_TDB = "BJD_TDB"  #: integration mid time, BJD_TDB − 2400000.5 [d]
+APERTURE_COLUMNS = (
+    "aperture_sum",
+    "aperture_sum_err",
+    "annulus_sum",
+    "annulus_sum_err",
+    "annulus_mean",
+    "annulus_mean_err",
+    "aperture_bkg",
+    "aperture_bkg_err",
+    "net_aperture_sum",
+    "net_aperture_sum_err",
+)
+POSITION_COLUMNS = ("aperture_x", "aperture_y", "aperture_ra_icrs", "aperture_dec_icrs")
+CENTROID_COLUMNS = ("centroid_x", "centroid_y")
+PSF_COLUMNS = ("psf_width_x", "psf_width_y", "psf_flux")
+PHOT_COLUMNS = (MJD, BJD_TDB, *APERTURE_COLUMNS, *POSITION_COLUMNS, *CENTROID_COLUMNS, *PSF_COLUMNS)
+#: Table meta keys of the catalog, in jwst's order (``number_of_integrations`` is added on writing)
+PHOT_META_KEYS = ("instrument", "detector", "channel", "subarray", "filter", "pupil", "target_name", "apertures")

@@ -17,8 +17,12 @@ from .dataset import segment_slices
 from .errors import Tso3xInputError
 from .io import checksum, crfints
 from .io.asn import Association, open_asn
-from .io.calints import DEFAULT_CHUNK_MB, open_exposures
+from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_exposures, open_segment
+from .io.ecsv import write_phot_ecsv
+from .spectroscopy import check_spectroscopy_inputs, spectroscopy_names, write_spectroscopy_products
 from .steps.outliers import OutlierParameters, detect_outliers
+from .steps.photometry import PhotometryParameters, photometry
+from .steps.photometry_setup import prepare_segments
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,31 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
     return paths
 
 
+def phot_name(asn: Association) -> str:
+    """``<product name>_phot.ecsv``: the imaging photometry catalog of an association."""
+    return f"{asn.product_name}_phot.ecsv"
+
+
+def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Dataset:
+    """What the later steps measure: the crfints just written (jwst measures the flagged cube), read back
+    lazily so outlier detection is not computed twice, or the calints Dataset when it was skipped."""
+    if not crf:
+        return ds
+    cube = concat_segments([open_segment(p, chunk_mb) for p in crf])
+    # later products describe the calints segments (FILENAME, member order), as jwst's in-memory models do
+    cube.attrs.update(segment_files=ds.attrs["segment_files"], S_OUTLIR="COMPLETE")
+    return cube
+
+
+def write_phot(tables: list[xr.Dataset], order: list[Path], asn: Association, output_dir: Path) -> Path:
+    """Write ``<product>_phot.ecsv`` in the temporary folder, then rename it into place."""
+    name = phot_name(asn)
+    tmp = write_phot_ecsv(tables, output_dir / TMP_DIR / name, order=order)
+    final = output_dir / name
+    os.replace(tmp, final)
+    return final
+
+
 def run(
     asn: str | Path,
     output_dir: str | Path = ".",
@@ -114,6 +143,21 @@ def run(
     override_gain: str | Path | None = None,
     override_extract1d: str | Path | None = None,
     override_apcorr: str | Path | None = None,
+    radius: float = 3.0,
+    radius_inner: float = 4.0,
+    radius_outer: float = 5.0,
+    centroid_source: bool = True,
+    search_box_width: int = 41,
+    fit_box_width: int = 11,
+    moving_centroid: bool = False,
+    subtract_background: bool | None = None,
+    use_source_posn: bool | None = None,
+    position_offset: float = 0.0,
+    smoothing_length: int | None = None,
+    bkg_fit: str | None = None,
+    bkg_order: int | None = None,
+    min_wavelength: float | None = None,
+    max_wavelength: float | None = None,
 ) -> list[Path]:
     """Run calwebb_tso3 on an association and return the paths of the products written.
 
@@ -130,7 +174,19 @@ def run(
     chunk_mb : float
         Megabytes of all arrays of one chunk of integrations together.
     override_gain, override_extract1d, override_apcorr : path, optional
-        Reference files for the photometry and extraction steps.
+        Reference files for the photometry and extraction steps (the gain is needed for DN/s imaging).
+    radius, radius_inner, radius_outer, centroid_source, search_box_width, fit_box_width, moving_centroid :
+        Imaging photometry parameters, as jwst's ``tso_photometry`` step (radii in pixels).
+    subtract_background, use_source_posn, position_offset, smoothing_length, bkg_fit, bkg_order :
+        Spectroscopic extraction parameters, as jwst's ``extract_1d`` step (None: the reference file's value).
+    min_wavelength, max_wavelength : float, optional
+        White-light wavelength range [micron], as jwst's ``white_light`` step.
+
+    Returns
+    -------
+    list of Path
+        The crfints (association order), then ``<product>_phot.ecsv`` for imaging exposures, or
+        ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` for spectroscopy.
 
     Raises
     ------
@@ -143,22 +199,77 @@ def run(
     _check_reference_files(
         override_gain=override_gain, override_extract1d=override_extract1d, override_apcorr=override_apcorr
     )
+    imaging = is_imaging(exposures[0].attrs)  # calwebb_tso3 decides on the first member
+    if imaging:
+        phot_params = PhotometryParameters.from_user(
+            radius=radius,
+            radius_inner=radius_inner,
+            radius_outer=radius_outer,
+            centroid_source=centroid_source,
+            search_box_width=search_box_width,
+            fit_box_width=fit_box_width,
+            moving_centroid=moving_centroid,
+        )
+        for ds in exposures:
+            prepare_segments(ds, override_gain)
+    spec_params = dict(
+        subtract_background=subtract_background,
+        use_source_posn=use_source_posn,
+        position_offset=position_offset,
+        smoothing_length=smoothing_length,
+        bkg_fit=bkg_fit,
+        bkg_order=bkg_order,
+        min_wavelength=min_wavelength,
+        max_wavelength=max_wavelength,
+    )
+    if not imaging:
+        check_spectroscopy_inputs(
+            exposures, override_extract1d=override_extract1d, override_apcorr=override_apcorr, **spec_params
+        )
     inputs = set(association.members)
-    for ds in exposures:
-        for src in ds.attrs["segment_files"]:
-            out_path = (Path(output_dir) / crfints.crfints_name(Path(src).name, association.asn_id)).resolve()
-            if out_path in inputs:
-                raise Tso3xInputError(out_path, "product would overwrite an input file")
+    outputs = [
+        crfints.crfints_name(Path(src).name, association.asn_id)
+        for ds in exposures
+        for src in ds.attrs["segment_files"]
+    ]
+    outputs += [phot_name(association)] if imaging else spectroscopy_names(association)
+    for name in outputs:
+        out_path = (Path(output_dir) / name).resolve()
+        if out_path in inputs:
+            raise Tso3xInputError(out_path, "product would overwrite an input file")
     out = prepare_output_dir(output_dir)
     products: list[Path] = []
+    tables: list[xr.Dataset] = []
+    cubes: list[xr.Dataset] = []
     try:
         for ds in exposures:
+            crf: list[Path] = []
             if skip_outlier_detection:
                 log.info("outlier detection skipped; no crfints written")
-                continue
-            flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
-            products += write_crfints(flagged, association, out)
+            else:
+                flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
+                crf = write_crfints(flagged, association, out)
+                products += crf
+            cube = _flagged_cube(ds, crf, chunk_mb)
+            if imaging:
+                tables.append(photometry(cube, gain=override_gain, **phot_params.__dict__))
+            else:
+                cubes.append(cube)
+        order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
+        products.sort(key=lambda p: order.get(p.name, len(order)))
+        if imaging:
+            segment_order = products if not skip_outlier_detection else list(association.members)
+            products.append(write_phot(tables, segment_order, association, out))
+        else:
+            products += write_spectroscopy_products(
+                cubes,
+                association,
+                out,
+                out / TMP_DIR,
+                override_extract1d=override_extract1d,
+                override_apcorr=override_apcorr,
+                **spec_params,
+            )
     finally:
         shutil.rmtree(out / TMP_DIR, ignore_errors=True)
-    order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
-    return sorted(products, key=lambda p: order.get(p.name, len(order)))
+    return products

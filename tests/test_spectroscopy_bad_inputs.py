@@ -1,0 +1,111 @@
+"""Bad spectroscopic inputs are reported as Tso3xInputError (file: problem) before anything is written."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+import tso3x
+from tso3x.spectroscopy import SPECTROSCOPY_PARAMETERS, check_spectroscopy_inputs, write_spectroscopy_products
+from tso3x.steps.white_light import duplicate_times
+
+SIM = {"nints": 8, "nseg": 1, "seed": 5}
+
+
+def exposures(exp):
+    return tso3x.open_exposures(tso3x.open_asn(exp.asn).members)
+
+
+def test_invalid_json(simulated, tmp_path):
+    exp = simulated("nrc_tsgrism", shape=(32, 64), **SIM)
+    bad = tmp_path / "bad_extract1d.json"
+    bad.write_text('{"apertures": [ {"id": "NRC_TSGRISM",, } ]')
+    with pytest.raises(tso3x.Tso3xInputError, match="not valid JSON") as err:
+        check_spectroscopy_inputs(exposures(exp), override_extract1d=bad)
+    assert str(err.value).startswith(str(bad) + ": ")
+
+
+def test_not_json_name(simulated, tmp_path):
+    exp = simulated("nrc_tsgrism", shape=(32, 64), **SIM)
+    bad = tmp_path / "extract1d.asdf"
+    bad.write_text("{}")
+    with pytest.raises(tso3x.Tso3xInputError, match="must be JSON"):
+        check_spectroscopy_inputs(exposures(exp), override_extract1d=bad)
+
+
+def test_no_aperture_for_exposure(simulated, tmp_path):
+    exp = simulated("mir_lrs", shape=(64, 40), **SIM)
+    ref = json.loads(exp.extract1d.read_text())
+    ref["apertures"][0]["id"] = "NRC_TSGRISM"
+    path = tmp_path / "other_extract1d.json"
+    path.write_text(json.dumps(ref))
+    with pytest.raises(tso3x.Tso3xInputError, match="no extraction aperture") as err:
+        check_spectroscopy_inputs(exposures(exp), override_extract1d=path)
+    assert str(path) in str(err.value)
+
+
+def test_no_wavelength_information(simulated, tmp_path):
+    """A CubeModel LRS exposure (no WAVELENGTH) whose ASDF extension (the WCS) was removed."""
+    exp = simulated("mir_lrs_cube", shape=(64, 40), **SIM)
+    folder = tmp_path / "nowcs"
+    folder.mkdir()
+    for seg in exp.segments:
+        with fits.open(seg) as hdul:
+            del hdul["ASDF"]
+            hdul.writeto(folder / seg.name)
+    asn = json.loads(exp.asn.read_text())
+    (folder / exp.asn.name).write_text(json.dumps(asn))
+    exps = tso3x.open_exposures(tso3x.open_asn(folder / exp.asn.name).members)
+    with pytest.raises(tso3x.Tso3xInputError, match="no wavelength information") as err:
+        check_spectroscopy_inputs(exps, override_extract1d=exp.extract1d)
+    assert str(err.value).startswith(str(folder / exp.segments[0].name))
+
+
+@pytest.mark.parametrize("params", [{"bkg_fit": "spline"}, {"bkg_order": -1}, {"nonsense": 1}])
+def test_bad_parameters(params, simulated):
+    exp = simulated("nrc_tsgrism", shape=(32, 64), **SIM)
+    with pytest.raises(tso3x.Tso3xInputError):
+        check_spectroscopy_inputs(exposures(exp), override_extract1d=exp.extract1d, **params)
+
+
+def test_apcorr_not_supported_yet(simulated, tmp_path):
+    exp = simulated("mir_lrs", shape=(64, 40), **SIM)
+    apcorr = tmp_path / "apcorr.fits"
+    fits.PrimaryHDU().writeto(apcorr)
+    with pytest.raises(tso3x.Tso3xInputError, match="not supported"):
+        check_spectroscopy_inputs(exposures(exp), override_extract1d=exp.extract1d, override_apcorr=apcorr)
+
+
+def test_soss_is_skipped_with_a_warning(simulated, tmp_path, caplog):
+    exp = simulated("nis_soss", shape=(64, 128), **SIM)
+    exps = exposures(exp)
+    check_spectroscopy_inputs(exps)
+    (tmp_path / "tmp").mkdir()
+    with caplog.at_level(logging.WARNING):
+        out = write_spectroscopy_products(exps, tso3x.open_asn(exp.asn), tmp_path, tmp_path / "tmp")
+    assert out == [] and "NIS_SOSS extraction is not supported" in caplog.text
+    assert not list(tmp_path.glob("*x1dints*")) and not list(tmp_path.glob("*whtlt*"))
+    shutil.rmtree(tmp_path / "tmp")
+
+
+def test_parameters_have_jwst_names_and_defaults():
+    assert SPECTROSCOPY_PARAMETERS == {
+        "subtract_background": None,
+        "use_source_posn": None,
+        "position_offset": 0.0,
+        "smoothing_length": None,
+        "bkg_fit": None,
+        "bkg_order": None,
+        "min_wavelength": None,
+        "max_wavelength": None,
+    }
+
+
+def test_duplicate_times_keep_first():
+    t = np.array([0.1, 0.1, 0.2, 0.1, 0.3])
+    assert duplicate_times(t).tolist() == [False, True, False, True, False]

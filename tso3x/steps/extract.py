@@ -1,0 +1,226 @@
+"""jwst ``extract_1d`` box extraction of TSO exposures as a dask graph over integration chunks.
+
+The aperture is fixed per segment (:mod:`tso3x.steps.extract_setup`); each chunk of integrations is
+extracted at once by :func:`tso3x.kernels.extract.extract_block` and converted to the x1dints columns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .. import dqflags, names
+from ..dataset import segment_slices
+from ..io.extract1d_ref import read_extract1d_ref
+from ..kernels import extract as kern
+from .extract_setup import SegmentSetup, setup_segment
+
+log = logging.getLogger(__name__)
+
+#: The vector columns of an x1dints EXTRACT1D table, in jwst's order.
+SPEC_COLUMNS = (
+    "WAVELENGTH",
+    "FLUX",
+    "FLUX_ERROR",
+    "FLUX_VAR_POISSON",
+    "FLUX_VAR_RNOISE",
+    "FLUX_VAR_FLAT",
+    "SURF_BRIGHT",
+    "SB_ERROR",
+    "SB_VAR_POISSON",
+    "SB_VAR_RNOISE",
+    "SB_VAR_FLAT",
+    "DQ",
+    "BACKGROUND",
+    "BKGD_ERROR",
+    "BKGD_VAR_POISSON",
+    "BKGD_VAR_RNOISE",
+    "BKGD_VAR_FLAT",
+    "NPIXELS",
+)
+#: Columns computed per integration (all but WAVELENGTH), in block order.
+COMPUTED = SPEC_COLUMNS[1:]
+#: Padding of vector columns beyond a spectrum's length (TSOSpecModel schema defaults).
+PAD = {"DQ": 1, "NPIXELS": 0.0}
+
+EXTRACT_PARAMETERS: dict[str, object] = {
+    "subtract_background": None,
+    "use_source_posn": None,
+    "position_offset": 0.0,
+    "smoothing_length": None,
+    "bkg_fit": None,
+    "bkg_order": None,
+}
+
+
+def column_units(setup: SegmentSetup) -> dict[str, str | None]:
+    """Unit of every column (jwst ``create_extraction``)."""
+    u = setup.units
+    out = {"WAVELENGTH": "um", "DQ": None, "NPIXELS": None}
+    for col in ("FLUX", "FLUX_ERROR"):
+        out[col] = u["flux"]
+    for col in ("FLUX_VAR_POISSON", "FLUX_VAR_RNOISE", "FLUX_VAR_FLAT"):
+        out[col] = u["flux_var"]
+    for col in ("SURF_BRIGHT", "SB_ERROR", "BACKGROUND", "BKGD_ERROR"):
+        out[col] = u["sb"]
+    for col in (
+        "SB_VAR_POISSON",
+        "SB_VAR_RNOISE",
+        "SB_VAR_FLAT",
+        "BKGD_VAR_POISSON",
+        "BKGD_VAR_RNOISE",
+        "BKGD_VAR_FLAT",
+    ):
+        out[col] = u["sb_var"]
+    return out
+
+
+def to_columns(raw: dict[str, np.ndarray], setup: SegmentSetup) -> np.ndarray:
+    """jwst's conversion of raw sums to the x1dints columns; returns (n, len(COMPUTED), nvalid) float64."""
+    npix = raw["npixels"]
+    npix_t = np.where(npix > 0.0, npix, 1.0)
+    npix2 = npix_t**2
+    total = raw["sum"]
+    fvar = [raw["var_poisson"], raw["var_rnoise"], raw["var_flat"]]
+    sb = total / npix_t
+    sbvar = [v / npix2 for v in fvar]
+    bkg = raw["background"] / npix_t
+    bvar = [raw[k] / npix2 for k in ("bkg_var_poisson", "bkg_var_rnoise", "bkg_var_flat")]
+    p = setup.pixar_sr
+    if setup.photom and setup.megajansky:
+        flux = total * 1.0e6
+        fvar = [v * 1.0e12 for v in fvar]
+        sb = np.zeros_like(sb)
+        sbvar = [np.zeros_like(v) for v in sbvar]
+        bkg = bkg / p
+        bvar = [v / p**2 for v in bvar]
+    elif setup.photom:
+        flux = total * p * 1.0e6
+        fvar = [v * (p**2 * 1.0e12) for v in fvar]
+    else:
+        flux = total
+    error = np.sqrt(fvar[0] + fvar[1] + fvar[2])
+    sb_error = np.sqrt(sbvar[0] + sbvar[1] + sbvar[2])
+    berror = np.sqrt(bvar[0] + bvar[1] + bvar[2])
+    dq = np.where(np.isnan(flux), float(dqflags.DO_NOT_USE), 0.0)
+    cols = [flux, error, *fvar, sb, sb_error, *sbvar, dq, bkg, berror, *bvar, npix]
+    return np.stack(cols, axis=1)[:, :, setup.valid]
+
+
+def _extract_chunk(sci, err, dq, *variances, setup: SegmentSetup, present: tuple[bool, bool, bool]):
+    """One chunk of integrations → (n, len(COMPUTED), nvalid) columns."""
+    bad = np.isnan(sci) | np.isnan(err) | ((dq & dqflags.DO_NOT_USE) != 0)
+    it = iter(variances)
+    vars3 = [next(it) if has else None for has in present]
+    for v in vars3:
+        if v is not None:
+            bad |= np.isnan(v)
+    sci = np.where(bad, np.float32(np.nan), sci)
+    vars3 = [np.zeros_like(sci) if v is None else np.where(bad, np.float32(np.nan), v) for v in vars3]
+    profile, bg = setup.profile, setup.bg_profile
+    if setup.dispaxis != 1:
+        sci = sci.transpose(0, 2, 1)
+        vars3 = [v.transpose(0, 2, 1) for v in vars3]
+        profile = profile.T
+        bg = None if bg is None else bg.T
+    p = setup.params
+    raw = kern.extract_block(
+        sci,
+        *vars3,
+        profile,
+        bg,
+        bkg_fit=p["bkg_fit"],
+        bkg_order=int(p["bkg_order"] or 0),
+        smoothing_length=int(p["smoothing_length"] or 0),
+    )
+    return to_columns(raw, setup)
+
+
+def _extract_segment(seg: xr.Dataset, setup: SegmentSetup) -> da.Array:
+    var_names = (names.VAR_POISSON, names.VAR_RNOISE, names.VAR_FLAT)
+    present = tuple(v in seg for v in var_names)
+    arrays = [seg[v].data for v in (names.SCI, names.ERR, names.DQ)]
+    arrays += [seg[v].data for v, has in zip(var_names, present, strict=True) if has]
+    nvalid = int(setup.valid.sum())
+    return da.map_blocks(
+        _extract_chunk,
+        *arrays,
+        setup=setup,
+        present=present,
+        dtype=np.float64,
+        chunks=(arrays[0].chunks[0], (len(COMPUTED),), (nvalid,)),
+        meta=np.empty((0, 0, 0), np.float64),
+    )
+
+
+def setups(ds: xr.Dataset, override_extract1d=None, **params) -> list[SegmentSetup]:
+    """The per-segment extraction set-up of an exposure Dataset (reads headers, WAVELENGTH and WCS)."""
+    ref = read_extract1d_ref(override_extract1d)
+    shape = (ds.sizes[names.Y], ds.sizes[names.X])
+    files = ds.attrs.get("segment_files") or [ds.attrs["path"]]
+    return [setup_segment(f, shape, ref, override_extract1d, **params) for f in files]
+
+
+def extract_1d(ds: xr.Dataset, override_extract1d=None, **params) -> xr.Dataset:
+    """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An exposure Dataset (one detector, segments concatenated), outlier-flagged or not.
+    override_extract1d : path or None
+        EXTRACT1D JSON reference file; None or ``"N/A"`` extracts the whole array with no background.
+    **params
+        jwst step parameters: ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel],
+        ``smoothing_length`` [pixel], ``bkg_fit`` and ``bkg_order`` (None: from the reference file).
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy variables named as the x1dints columns (FLUX [Jy or DN/s], FLUX_ERROR, …, DQ, NPIXELS) with
+        dims (integration, pixel), units in attrs; coordinate ``wavelength`` (integration, pixel) [micron];
+        the integration coordinates of ``ds`` (times, segment); ``N_ALONGDISP`` per integration; attrs
+        ``spectra`` (JSON: per segment, its header keywords and length) and the exposure attrs.
+    """
+    unknown = set(params) - set(EXTRACT_PARAMETERS)
+    if unknown:
+        raise TypeError(f"unknown extract_1d parameter(s): {', '.join(sorted(unknown))}")
+    if override_extract1d is None or str(override_extract1d) == "N/A":
+        log.warning("No extract1d reference file: the whole array is extracted with no background subtraction")
+    segs = setups(ds, override_extract1d, **params)
+    slices = segment_slices(ds)
+    length = max(int(s.valid.sum()) for s in segs)
+    blocks, waves, nalong = [], [], []
+    for setup, sl in zip(segs, slices, strict=True):
+        block = _extract_segment(ds.isel({names.INTEGRATION: sl}), setup)
+        n, nvalid = block.shape[0], block.shape[2]
+        if nvalid < length:
+            pad = np.array([PAD.get(c, np.nan) for c in COMPUTED], dtype=np.float64)
+            filler = da.broadcast_to(pad[None, :, None], (n, len(COMPUTED), length - nvalid))
+            block = da.concatenate([block, filler], axis=2)
+        blocks.append(block)
+        wl = np.full(length, np.nan)
+        wl[:nvalid] = setup.wavelength
+        waves.append(np.broadcast_to(wl, (n, length)))
+        nalong.append(np.full(n, nvalid, dtype=np.uint32))
+    data = da.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
+    units = column_units(segs[0])
+    dims = (names.INTEGRATION, names.PIXEL)
+    out = xr.Dataset(
+        {col: (dims, data[:, k, :], {"units": units[col]} if units[col] else {}) for k, col in enumerate(COMPUTED)},
+        coords={
+            names.INTEGRATION: ds[names.INTEGRATION].values,
+            **{c: ds[c] for c in ds.coords if c != names.INTEGRATION and ds[c].dims == (names.INTEGRATION,)},
+            names.WAVELENGTH: (dims, np.concatenate(waves), {"units": "um"}),
+        },
+    )
+    out["N_ALONGDISP"] = ((names.INTEGRATION,), np.concatenate(nalong))
+    out.attrs = {
+        **{k: v for k, v in ds.attrs.items() if k != "outlier_detection_parameters"},
+        "spectra": json.dumps([{**s.keywords, "SEGMENT": s.segment, "N_ALONGDISP": int(s.valid.sum())} for s in segs]),
+    }
+    return out

@@ -1,0 +1,139 @@
+"""jwst 3.0.0 ``white_light``: the integrated flux of every extracted spectrum versus time."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import xarray as xr
+
+from .. import names
+
+log = logging.getLogger(__name__)
+
+WHITE_LIGHT_PARAMETERS: dict[str, object] = {"min_wavelength": None, "max_wavelength": None}
+#: Table meta keys (jwst ``_make_empty_output_table``) → Dataset attrs they come from.
+META_KEYS = {
+    "instrument": "INSTRUME",
+    "exp_type": "EXP_TYPE",
+    "subarray": "SUBARRAY",
+    "filter": "FILTER",
+    "pupil": "PUPIL",
+    "target_name": "TARGNAME",
+}
+TIME = "time"  #: row dimension of the light curve
+
+
+def duplicate_times(mjd: np.ndarray) -> np.ndarray:
+    """Entries whose MJD-AVG repeats an earlier one of the same spectrum (jwst keeps the first)."""
+    _, first = np.unique(mjd, return_index=True)
+    dup = np.ones(mjd.shape, dtype=bool)
+    dup[first] = False
+    return dup
+
+
+def _entries(spectra):
+    """(detector, order, mjd, tdb, wavelength, flux, unit) per segment spectrum, in product order."""
+    out = []
+    for ds, keywords, sl in spectra:
+        seg = ds.isel({names.INTEGRATION: sl})
+        out.append(
+            (
+                keywords.get("DETECTOR"),
+                keywords.get("SPORDER"),
+                np.array(seg["mjd_utc_mid"].values, dtype=np.float64),
+                np.asarray(seg["bjd_tdb_mid"].values, dtype=np.float64),
+                np.asarray(seg[names.WAVELENGTH].values, dtype=np.float64),
+                np.asarray(seg["FLUX"].values, dtype=np.float64),
+                seg["FLUX"].attrs.get("units"),
+            )
+        )
+    return out
+
+
+def white_light(
+    spectra: list[xr.Dataset] | xr.Dataset,
+    min_wavelength: float | None = None,
+    max_wavelength: float | None = None,
+    asn=None,
+) -> xr.Dataset:
+    """White-light curve of extracted spectra, as jwst ``white_light`` on the x1dints product.
+
+    Parameters
+    ----------
+    spectra : xarray.Dataset or list of them
+        :func:`tso3x.extract_1d` outputs (one per exposure and detector).
+    min_wavelength, max_wavelength : float, optional
+        Inclusive wavelength range summed [micron]; the full range by default.
+    asn : Association, optional
+        Orders segments as the association does (jwst's order of spectra).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables named as the ``_whtlt.ecsv`` columns in order (``MJD_UTC[_DET]``, ``BJD_TDB[_DET]``,
+        ``whitelight_flux[_order_N][_DET]`` with the FLUX unit in attrs), dimension ``time``; attrs ``meta``
+        (JSON, the table meta in jwst's order) and ``columns`` (JSON list of the column order).
+    """
+    from ..io.x1dints import ordered_segments
+
+    if isinstance(spectra, xr.Dataset):
+        spectra = [spectra]
+    entries = _entries(ordered_segments(spectra, asn))
+    lo = -1.0 if min_wavelength is None else float(min_wavelength)
+    hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
+    flux_unit = entries[0][6]
+    detectors, orders = [], []
+    mids, tdbs, sums, det_list, order_list = [], [], [], [], []
+    for det, order, mjd, tdb, wave, flux, _ in entries:
+        if order not in orders:
+            orders.append(order)
+        if det not in detectors:
+            detectors.append(det)
+        mjd[duplicate_times(mjd)] = np.nan
+        good = ~np.isnan(mjd)
+        mask = (wave >= lo) & (wave <= hi) & good[:, None]
+        sums.append(np.nansum(np.where(mask, flux, np.nan), axis=1))
+        mids.append(mjd)
+        tdbs.append(tdb)
+        det_list += [det] * len(mjd)
+        order_list += [order] * len(mjd)
+        problems = int(np.sum(~good))
+        if problems:
+            log.warning(
+                "There were %d spectra in order %s with no mid time or duplicate mid time (%s percent of spectra). ",
+                problems,
+                order,
+                100.0 * problems / len(mjd),
+            )
+            log.warning("These spectra will be ignored in the output table.")
+    mid, tdb, flux_sum = np.concatenate(mids), np.concatenate(tdbs), np.concatenate(sums)
+    good = ~np.isnan(mid)
+    mid, tdb, flux_sum = mid[good], tdb[good], flux_sum[good]
+    det_arr, order_arr = np.array(det_list, dtype=object)[good], np.array(order_list, dtype=object)[good]
+    times = {}
+    for det in detectors:
+        this = det_arr == det
+        utimes, idx = np.unique(mid[this], return_index=True)
+        times[det] = (utimes, tdb[this][idx])
+    rows = max((t[0].size for t in times.values()), default=0)
+    data, columns = {}, []
+    for det in detectors:
+        suffix = f"_{det}" if len(detectors) > 1 or str(det).upper() in ("NRS1", "NRS2") else ""
+        mjd_col, bjd_col = np.full(rows, np.nan), np.full(rows, np.nan)
+        mjd_col[: times[det][0].size] = times[det][0]
+        bjd_col[: times[det][1].size] = times[det][1]
+        data[f"MJD_UTC{suffix}"] = ((TIME,), mjd_col)
+        data[f"BJD_TDB{suffix}"] = ((TIME,), bjd_col)
+        columns += [f"MJD_UTC{suffix}", f"BJD_TDB{suffix}"]
+        for order in orders:
+            this = (order_arr == order) & (det_arr == det)
+            fluxes = np.full(rows, np.nan)
+            fluxes[np.isin(mjd_col, mid[this])] = flux_sum[this]
+            name = "whitelight_flux" + (f"_order_{order}" if len(orders) > 1 else "") + suffix
+            data[name] = ((TIME,), fluxes, {"units": flux_unit} if flux_unit else {})
+            columns.append(name)
+    attrs = spectra[0].attrs
+    meta = {key: attrs.get(attr) for key, attr in META_KEYS.items()}
+    return xr.Dataset(data, attrs={"meta": json.dumps(meta), "columns": json.dumps(columns)})
