@@ -9,6 +9,7 @@ detect_outliers(ds, ...)               TSO outlier detection on such a Dataset (
 photometry(ds, ...)                    imaging TSO photometry catalog (integration-indexed Dataset)
 write_phot_ecsv(tables, path)          the jwst ``_phot.ecsv`` from photometry Datasets
 load_wcs(ds or path)                   the gwcs of a segment (ASDF extension)
+extract_1d(ds, ...) / white_light()    spectroscopic box extraction and white-light curve (lazy Datasets)
 simulate(mode, outdir, ...)            real-format synthetic exposures (tso3x.simulate)
 """
 

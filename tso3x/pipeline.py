@@ -200,16 +200,17 @@ def run(
         override_gain=override_gain, override_extract1d=override_extract1d, override_apcorr=override_apcorr
     )
     imaging = is_imaging(exposures[0].attrs)  # calwebb_tso3 decides on the first member
+    phot_params = dict(
+        radius=radius,
+        radius_inner=radius_inner,
+        radius_outer=radius_outer,
+        centroid_source=centroid_source,
+        search_box_width=search_box_width,
+        fit_box_width=fit_box_width,
+        moving_centroid=moving_centroid,
+    )
     if imaging:
-        phot_params = PhotometryParameters.from_user(
-            radius=radius,
-            radius_inner=radius_inner,
-            radius_outer=radius_outer,
-            centroid_source=centroid_source,
-            search_box_width=search_box_width,
-            fit_box_width=fit_box_width,
-            moving_centroid=moving_centroid,
-        )
+        PhotometryParameters.from_user(**phot_params)  # checked before anything is written
         for ds in exposures:
             prepare_segments(ds, override_gain)
     spec_params = dict(
@@ -252,7 +253,7 @@ def run(
                 products += crf
             cube = _flagged_cube(ds, crf, chunk_mb)
             if imaging:
-                tables.append(photometry(cube, gain=override_gain, **phot_params.__dict__))
+                tables.append(photometry(cube, gain=override_gain, **phot_params))
             else:
                 cubes.append(cube)
         order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
