@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import warnings
 from dataclasses import dataclass
 
 import dask.array as da
@@ -111,10 +110,12 @@ def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierParameters, any_
 
 
 def _nanmedian_tile(tile: np.ndarray) -> np.ndarray:
-    """stcal ``nanmedian3D`` of one spatial tile (float32; all-NaN pixels give NaN quietly)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(tile, axis=0)[None]
+    """stcal ``nanmedian3D`` of one spatial tile (float32); all-NaN pixels give NaN (without numpy's
+    warning, which ``warnings.catch_warnings`` cannot silence safely in dask's threads)."""
+    out = np.full((1, *tile.shape[1:]), np.nan, dtype=tile.dtype)
+    usable = ~np.all(np.isnan(tile), axis=0)
+    out[0][usable] = np.nanmedian(tile[:, usable], axis=0)
+    return out
 
 
 def _full_median(sci: da.Array) -> da.Array:
