@@ -25,11 +25,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 from .errors import Tso3xInputError  # noqa: E402
 from .io.asn import Association, open_asn  # noqa: E402
 from .io.calints import load_wcs, open_exposures, open_segment  # noqa: E402
-from .io.ecsv import write_phot_ecsv  # noqa: E402
 from .pipeline import run  # noqa: E402
-from .spectroscopy import extract_1d, white_light  # noqa: E402
 from .steps.outliers import detect_outliers  # noqa: E402
-from .steps.photometry import photometry  # noqa: E402
 
 __all__ = [
     "Association",
@@ -46,3 +43,19 @@ __all__ = [
     "white_light",
     "write_phot_ecsv",
 ]
+
+#: Public names imported on first use (photutils, astropy.table and stdatamodels are slow to import).
+_LAZY = {
+    "photometry": ".steps.photometry",
+    "write_phot_ecsv": ".io.ecsv",
+    "extract_1d": ".spectroscopy",
+    "white_light": ".spectroscopy",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'tso3x' has no attribute {name!r}")

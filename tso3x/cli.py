@@ -7,6 +7,7 @@ Bad input ends with one line ``tso3x: error: <file>: <problem>`` on stderr and e
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -14,7 +15,6 @@ from pathlib import Path
 from . import __version__
 from .errors import Tso3xInputError
 from .io.calints import DEFAULT_CHUNK_MB
-from .spectroscopy import SPECTROSCOPY_PARAMETERS
 
 log = logging.getLogger("tso3x")
 
@@ -112,26 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_params(args: argparse.Namespace) -> dict:
-    return dict(
-        rolling_window_width=args.rolling_window_width,
-        snr=args.snr,
-        maskpt=args.maskpt,
-        good_bits=args.good_bits,
-        skip_outlier_detection=args.skip_outlier_detection,
-        chunk_mb=args.chunk_mb,
-        override_gain=args.override_gain,
-        override_extract1d=args.override_extract1d,
-        override_apcorr=args.override_apcorr,
-        radius=args.radius,
-        radius_inner=args.radius_inner,
-        radius_outer=args.radius_outer,
-        centroid_source=args.centroid_source,
-        search_box_width=args.search_box_width,
-        fit_box_width=args.fit_box_width,
-        moving_centroid=args.moving_centroid,
-        **{name: getattr(args, name) for name in SPECTROSCOPY_PARAMETERS},
-    )
+def _run_params(args: argparse.Namespace, run) -> dict:
+    """Every keyword of :func:`tso3x.run` that the parsed options carry (options share jwst's names)."""
+    names = [n for n in inspect.signature(run).parameters if n not in ("asn", "output_dir")]
+    return {name: getattr(args, name) for name in names if hasattr(args, name)}
 
 
 def _simulate(args: argparse.Namespace):
@@ -161,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "run":
-            products = run(args.asn, args.output_dir, **_run_params(args))
+            products = run(args.asn, args.output_dir, **_run_params(args, run))
         elif args.command == "simulate":
             exposure = _simulate(args)
             print(f"association: {exposure.asn}")

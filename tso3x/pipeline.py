@@ -18,11 +18,10 @@ from .errors import Tso3xInputError
 from .io import checksum, crfints
 from .io.asn import Association, open_asn
 from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_exposures, open_segment
-from .io.ecsv import write_phot_ecsv
-from .spectroscopy import check_spectroscopy_inputs, spectroscopy_names, write_spectroscopy_products
 from .steps.outliers import OutlierParameters, detect_outliers
-from .steps.photometry import PhotometryParameters, photometry
-from .steps.photometry_setup import prepare_segments
+
+# The photometry and spectroscopy modules (photutils, astropy.table, stdatamodels) are imported by the
+# functions that use them, so an exposure of the other kind does not pay for them at start-up.
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +122,8 @@ def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Datase
 
 def write_phot(tables: list[xr.Dataset], order: list[Path], asn: Association, output_dir: Path) -> Path:
     """Write ``<product>_phot.ecsv`` in the temporary folder, then rename it into place."""
+    from .io.ecsv import write_phot_ecsv
+
     name = phot_name(asn)
     tmp = write_phot_ecsv(tables, output_dir / TMP_DIR / name, order=order)
     final = output_dir / name
@@ -200,6 +201,11 @@ def run(
         override_gain=override_gain, override_extract1d=override_extract1d, override_apcorr=override_apcorr
     )
     imaging = is_imaging(exposures[0].attrs)  # calwebb_tso3 decides on the first member
+    if imaging:
+        from .steps.photometry import PhotometryParameters, photometry
+        from .steps.photometry_setup import prepare_segments
+    else:
+        from .spectroscopy import check_spectroscopy_inputs, spectroscopy_names, write_spectroscopy_products
     phot_params = dict(
         radius=radius,
         radius_inner=radius_inner,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import bottleneck as bn
 import numba
 import numpy as np
-from astropy.nddata.bitmask import bitfield_to_boolean_mask, interpret_bit_flags
 
 from .. import dqflags
 
@@ -33,6 +32,9 @@ def bad_pixel_mask(dq: np.ndarray, good_bits: str | int | None) -> np.ndarray:
     ndarray of bool
         True where the pixel gets weight 0.
     """
+    # astropy.nddata pulls in astropy.wcs, coordinates and table: import it only when needed
+    from astropy.nddata.bitmask import bitfield_to_boolean_mask, interpret_bit_flags
+
     bits = interpret_bit_flags(good_bits, flag_name_map=dqflags.PIXEL)
     good = bitfield_to_boolean_mask(dq, bits, good_mask_value=1, dtype=np.uint8)
     return good == 0
