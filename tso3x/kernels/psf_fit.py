@@ -79,20 +79,10 @@ def fit_one(data: np.ndarray, mask: np.ndarray, x0: float, y0: float, width: int
         ``fit_box_width`` [pix].
     """
     nan = (np.nan, np.nan, np.nan)
-    try:
-        (sy, sx), _ = overlap_slices(data.shape, (width, width), (y0, x0), mode="trim")
-    except (NoOverlapError, ValueError):
+    prepared = _prepare(data, mask, x0, y0, width)
+    if prepared is None:
         return nan
-    box, bad = data[sy, sx], mask[sy, sx] | ~np.isfinite(data[sy, sx])
-    good = ~bad
-    flux0 = np.sum(box[~mask[sy, sx]])  # jwst's starting flux: float32 sum of the unmasked box pixels
-    if np.count_nonzero(good) < 3 or not np.isfinite(flux0) or flux0 < 0:
-        return nan  # photutils: too few pixels / non-finite start; scipy: start outside the bounds
-    iy, ix = np.nonzero(good)
-    xs = np.arange(sx.start, sx.stop, dtype=np.float64)
-    ys = np.arange(sy.start, sy.stop, dtype=np.float64)
-    values = box[good].astype(np.float64)
-    start = np.array([flux0, width / 2, width / 2], dtype=np.float64)
+    start, xs, ys, ix, iy, values = prepared
     bounds = ((0.0, 0.0, 0.0), (np.inf, float(width), float(width)))
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
