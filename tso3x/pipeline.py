@@ -204,42 +204,44 @@ def run(
     if imaging:
         from .steps.photometry import PhotometryParameters, photometry
         from .steps.photometry_setup import prepare_segments
-    else:
-        from .spectroscopy import check_spectroscopy_inputs, spectroscopy_names, write_spectroscopy_products
-    phot_params = dict(
-        radius=radius,
-        radius_inner=radius_inner,
-        radius_outer=radius_outer,
-        centroid_source=centroid_source,
-        search_box_width=search_box_width,
-        fit_box_width=fit_box_width,
-        moving_centroid=moving_centroid,
-    )
-    if imaging:
+
+        phot_params = dict(
+            radius=radius,
+            radius_inner=radius_inner,
+            radius_outer=radius_outer,
+            centroid_source=centroid_source,
+            search_box_width=search_box_width,
+            fit_box_width=fit_box_width,
+            moving_centroid=moving_centroid,
+        )
         PhotometryParameters.from_user(**phot_params)  # checked before anything is written
         for ds in exposures:
             prepare_segments(ds, override_gain)
-    spec_params = dict(
-        subtract_background=subtract_background,
-        use_source_posn=use_source_posn,
-        position_offset=position_offset,
-        smoothing_length=smoothing_length,
-        bkg_fit=bkg_fit,
-        bkg_order=bkg_order,
-        min_wavelength=min_wavelength,
-        max_wavelength=max_wavelength,
-    )
-    if not imaging:
+        stage3_names = [phot_name(association)]
+    else:
+        from .spectroscopy import check_spectroscopy_inputs, spectroscopy_names, write_spectroscopy_products
+
+        spec_params = dict(
+            subtract_background=subtract_background,
+            use_source_posn=use_source_posn,
+            position_offset=position_offset,
+            smoothing_length=smoothing_length,
+            bkg_fit=bkg_fit,
+            bkg_order=bkg_order,
+            min_wavelength=min_wavelength,
+            max_wavelength=max_wavelength,
+        )
         check_spectroscopy_inputs(
             exposures, override_extract1d=override_extract1d, override_apcorr=override_apcorr, **spec_params
         )
+        stage3_names = spectroscopy_names(association)
     inputs = set(association.members)
     outputs = [
         crfints.crfints_name(Path(src).name, association.asn_id)
         for ds in exposures
         for src in ds.attrs["segment_files"]
     ]
-    outputs += [phot_name(association)] if imaging else spectroscopy_names(association)
+    outputs += stage3_names
     for name in outputs:
         out_path = (Path(output_dir) / name).resolve()
         if out_path in inputs:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import os
 import re
 from pathlib import Path
@@ -318,10 +317,6 @@ def open_exposures(members: list[Path] | tuple[Path, ...], chunk_mb: float = DEF
     for seg in segments:
         groups.setdefault(exposure_key(seg), []).append(seg)
     return [concat_segments(group) for group in groups.values()]
-
-
-def expected_chunks(n: int, per_chunk: int) -> int:  # pragma: no cover - helper for reports
-    return math.ceil(n / per_chunk)
 
 
 def load_wcs(source: xr.Dataset | str | Path):

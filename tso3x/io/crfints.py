@@ -150,7 +150,7 @@ def allocate(
     return target
 
 
-def disk_words(var: str, block: np.ndarray) -> np.ndarray:
+def disk_words(block: np.ndarray) -> np.ndarray:
     """The 32-bit words of a block as stored on disk (uint32 DQ shifted by BZERO), as unsigned values."""
     if block.dtype == np.uint32:
         return block ^ np.uint32(2**31)
@@ -159,7 +159,7 @@ def disk_words(var: str, block: np.ndarray) -> np.ndarray:
 
 def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarray) -> int:
     """Write planes ``first_plane …`` of one variable; returns the block's partial DATASUM."""
-    words = disk_words(var, block)
+    words = disk_words(block)
     fd = os.open(target.tmp_path, os.O_WRONLY)
     try:
         os.pwrite(fd, words.astype(">u4"), target.data_offsets[var] + first_plane * target.plane_bytes)
