@@ -3,6 +3,9 @@
 - ``simulated(mode, **simulate_kwargs)`` → :class:`tso3x.simulate.SimulatedExposure`
 - ``tso3_oracle(mode, *, steps=None, **simulate_kwargs)`` → :class:`OracleRun` (jwst calwebb_tso3 products)
 - ``outlier_oracle(mode, *, sim=None, **outlier_params)`` → :class:`OracleOutliers` (jwst crfints)
+- ``dask_client`` (autouse): one in-process distributed client for the session, so every ``tso3x.run`` in
+  the tests runs on dask.distributed without starting a cluster of its own (tests/test_distributed.py
+  starts real multi-process clusters).
 
 The same arguments return the cached result, so several tests can share one simulation/oracle run.
 """
@@ -45,6 +48,15 @@ class OracleOutliers:
 
     exposure: object
     crfints: tuple[pathlib.Path, ...]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dask_client():
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            yield client
 
 
 @pytest.fixture(scope="session")

@@ -90,13 +90,20 @@ def _merge(base: dict, extra: dict | None) -> dict:
     return out
 
 
-def offline_step_pars(gain: str | os.PathLike | None, extract1d: str | os.PathLike | None) -> dict[str, dict]:
-    """Per-step ``override_*`` parameters covering every reference file calwebb_tso3 can request."""
+def offline_step_pars(
+    gain: str | os.PathLike | None,
+    extract1d: str | os.PathLike | None,
+    apcorr: str | os.PathLike | None = None,
+) -> dict[str, dict]:
+    """Per-step ``override_*`` parameters covering every reference file calwebb_tso3 can request.
+
+    ``apcorr`` None means ``"N/A"`` (no aperture correction).
+    """
     return {
         "tso_photometry": {"override_gain": os.fspath(gain) if gain else "N/A"},
         "extract_1d": {
             "override_extract1d": os.fspath(extract1d) if extract1d else "N/A",
-            "override_apcorr": "N/A",
+            "override_apcorr": os.fspath(apcorr) if apcorr else "N/A",
             "override_psf": "N/A",
         },
         "photom": {"override_photom": "N/A", "override_area": "N/A"},
@@ -111,6 +118,7 @@ def run_calwebb_tso3(
     steps: dict | None = None,
     override_gain: str | os.PathLike | None = None,
     override_extract1d: str | os.PathLike | None = None,
+    override_apcorr: str | os.PathLike | None = None,
     **pipeline_kwargs,
 ) -> list[pathlib.Path]:
     """Run ``jwst.pipeline.Tso3Pipeline`` offline on ``asn_path``.
@@ -126,6 +134,8 @@ def run_calwebb_tso3(
         over the offline overrides.
     override_gain, override_extract1d : path, optional
         Reference files; by default the simulator's files next to the ASN (``extract1d`` "N/A" if none).
+    override_apcorr : path, optional
+        APCORR reference file for ``extract_1d`` (default "N/A": no aperture correction).
     **pipeline_kwargs
         Other ``Tso3Pipeline`` parameters (e.g. ``output_file``).
 
@@ -143,7 +153,7 @@ def run_calwebb_tso3(
     refs = find_reference_files(asn_path.parent)
     gain = override_gain or refs["gain"]
     ext = override_extract1d or refs["extract1d"]
-    step_pars = _merge(offline_step_pars(gain, ext), steps)
+    step_pars = _merge(offline_step_pars(gain, ext, override_apcorr), steps)
     before = {p.name: p.stat().st_mtime_ns for p in output_dir.iterdir()}
     with offline_crds():
         pipe = Tso3Pipeline(steps=step_pars, output_dir=os.fspath(output_dir), **pipeline_kwargs)

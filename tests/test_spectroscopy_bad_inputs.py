@@ -73,12 +73,14 @@ def test_bad_parameters(params, simulated):
         check_spectroscopy_inputs(exposures(exp), override_extract1d=exp.extract1d, **params)
 
 
-def test_apcorr_not_supported_yet(simulated, tmp_path):
+def test_apcorr_without_apcorr_table(simulated, tmp_path):
+    """More bad APCORR files: tests/test_apcorr_parity.py."""
     exp = simulated("mir_lrs", shape=(64, 40), **SIM)
     apcorr = tmp_path / "apcorr.fits"
     fits.PrimaryHDU().writeto(apcorr)
-    with pytest.raises(tso3x.Tso3xInputError, match="not supported"):
+    with pytest.raises(tso3x.Tso3xInputError, match="no APCORR table") as err:
         check_spectroscopy_inputs(exposures(exp), override_extract1d=exp.extract1d, override_apcorr=apcorr)
+    assert str(err.value).startswith(str(apcorr))
 
 
 def test_soss_is_skipped_with_a_warning(simulated, tmp_path, caplog):

@@ -10,6 +10,7 @@ photometry(ds, ...)                    imaging TSO photometry catalog (integrati
 write_phot_ecsv(tables, path)          the jwst ``_phot.ecsv`` from photometry Datasets
 load_wcs(ds or path)                   the gwcs of a segment (ASDF extension)
 extract_1d(ds, ...) / white_light()    spectroscopic box extraction and white-light curve (lazy Datasets)
+pixel_replace(ds, ...)                 jwst pixel_replace (mingrad, fit_profile) on such a Dataset (lazy)
 simulate(mode, outdir, ...)            real-format synthetic exposures (tso3x.simulate)
 """
 
@@ -39,6 +40,7 @@ __all__ = [
     "open_exposures",
     "open_segment",
     "photometry",
+    "pixel_replace",
     "run",
     "white_light",
     "write_phot_ecsv",
@@ -50,6 +52,7 @@ _LAZY = {
     "write_phot_ecsv": ".io.ecsv",
     "extract_1d": ".spectroscopy",
     "white_light": ".spectroscopy",
+    "pixel_replace": ".steps.pixel_replace",
 }
 
 

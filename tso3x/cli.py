@@ -73,10 +73,27 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     sp.add_argument("--bkg-order", type=int, help="background polynomial order")
     sp.add_argument("--min-wavelength", type=float, help="white-light lower wavelength [micron]")
     sp.add_argument("--max-wavelength", type=float, help="white-light upper wavelength [micron]")
+    pr = p.add_argument_group("pixel_replace (spectroscopy; jwst names and defaults)")
+    pr.add_argument("--pixel-replace", action="store_true", help="run pixel_replace before extraction (jwst: skipped)")
+    pr.add_argument("--algorithm", default="mingrad", help="mingrad (default) or fit_profile")
+    pr.add_argument("--n-adjacent-cols", default=3, help="fit_profile: profiles used on each side (default 3)")
     ref = p.add_argument_group("reference files")
     ref.add_argument("--override-gain", metavar="FILE", help="gain reference file (photometry of DN/s data)")
     ref.add_argument("--override-extract1d", metavar="FILE", help="EXTRACT1D reference file (JSON)")
     ref.add_argument("--override-apcorr", metavar="FILE", help="APCORR reference file, or N/A")
+    ex = p.add_argument_group("execution (dask.distributed)")
+    ex.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask scheduler to run on (tcp://host:8786), or threads / synchronous (no cluster); "
+        "default: a LocalCluster sized to this machine",
+    )
+    ex.add_argument("--workers", type=int, help="LocalCluster worker processes (default 1, using every core)")
+    ex.add_argument("--threads-per-worker", type=int, help="LocalCluster threads per worker")
+    ex.add_argument("--memory-limit", help="LocalCluster memory limit per worker, e.g. 4GB (default: auto)")
+    st = p.add_argument_group("integration store")
+    st.add_argument("--zarr", metavar="PATH", help="also write the per-integration results to this zarr store")
+    st.add_argument("--zarr-cube", action="store_true", help="store the flagged cube (sci, err, dq) too")
     p.add_argument(
         "--chunk-mb",
         type=float,
@@ -88,7 +105,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tso3x", description="JWST calwebb_tso3 on dask.")
     parser.add_argument("--version", action="version", version=f"tso3x {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -7,7 +7,6 @@ import os
 import shutil
 from pathlib import Path
 
-import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -15,17 +14,20 @@ import xarray as xr
 from . import __version__, names
 from .dataset import segment_slices
 from .errors import Tso3xInputError
-from .io import checksum, crfints
+from .execution import cluster, compute
+from .io import checksum, crfints, zarr_store
 from .io.asn import Association, open_asn
 from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_exposures, open_segment
+from .stage3 import Imaging, Spectroscopy
 from .steps.outliers import OutlierParameters, detect_outliers
+from .steps.pixel_replace import PixelReplaceParameters
 
 # The photometry and spectroscopy modules (photutils, astropy.table, stdatamodels) are imported by the
 # functions that use them, so an exposure of the other kind does not pay for them at start-up.
 
 log = logging.getLogger(__name__)
 
-TMP_DIR = ".tso3x-tmp"
+TMP_DIR = names.TMP_DIR
 
 
 def prepare_output_dir(output_dir: str | Path) -> Path:
@@ -77,8 +79,16 @@ def _crfints_graph(seg: xr.Dataset, target: crfints.CubeTarget, variables: tuple
     )
 
 
-def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> list[Path]:
-    """Write one crfints per segment of an outlier-flagged exposure Dataset (all segments in one graph)."""
+def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> tuple[list[Path], np.ndarray]:
+    """Write one crfints per segment of an outlier-flagged exposure Dataset (all segments in one graph).
+
+    Returns
+    -------
+    paths : list of Path
+        The crfints, in segment order.
+    counts : ndarray
+        Pixels flagged as outliers in each integration of the exposure.
+    """
     variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
     params = flagged.attrs.get("outlier_detection_parameters", "")
     history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
@@ -95,18 +105,13 @@ def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> li
         )
         targets.append(target)
         graphs.append(_crfints_graph(flagged.isel({names.INTEGRATION: segment}), target, variables))
-    results = dask.compute(*graphs)
+    results, counts = compute(graphs, flagged[names.N_OUTLIERS].data, label="outlier_detection")
     paths = []
     for target, result in zip(targets, results, strict=True):
         sums = {var: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, var in enumerate(variables)}
         log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
         paths.append(crfints.seal(target, sums))
-    return paths
-
-
-def phot_name(asn: Association) -> str:
-    """``<product name>_phot.ecsv``: the imaging photometry catalog of an association."""
-    return f"{asn.product_name}_phot.ecsv"
+    return paths, counts
 
 
 def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Dataset:
@@ -118,17 +123,6 @@ def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Datase
     # later products describe the calints segments (FILENAME, member order), as jwst's in-memory models do
     cube.attrs.update(segment_files=ds.attrs["segment_files"], S_OUTLIR="COMPLETE")
     return cube
-
-
-def write_phot(tables: list[xr.Dataset], order: list[Path], asn: Association, output_dir: Path) -> Path:
-    """Write ``<product>_phot.ecsv`` in the temporary folder, then rename it into place."""
-    from .io.ecsv import write_phot_ecsv
-
-    name = phot_name(asn)
-    tmp = write_phot_ecsv(tables, output_dir / TMP_DIR / name, order=order)
-    final = output_dir / name
-    os.replace(tmp, final)
-    return final
 
 
 def run(
@@ -159,6 +153,17 @@ def run(
     bkg_order: int | None = None,
     min_wavelength: float | None = None,
     max_wavelength: float | None = None,
+    pixel_replace: bool = False,
+    algorithm: str = "mingrad",
+    n_adjacent_cols: int = 3,
+    zarr: str | Path | None = None,
+    zarr_cube: bool = False,
+    client=None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: str | None = None,
+    quiet: bool = False,
 ) -> list[Path]:
     """Run calwebb_tso3 on an association and return the paths of the products written.
 
@@ -182,6 +187,26 @@ def run(
         Spectroscopic extraction parameters, as jwst's ``extract_1d`` step (None: the reference file's value).
     min_wavelength, max_wavelength : float, optional
         White-light wavelength range [micron], as jwst's ``white_light`` step.
+    pixel_replace : bool
+        Run jwst's ``pixel_replace`` step (skipped by default, as jwst) on every spectroscopic segment before
+        extraction; imaging data are never replaced (as calwebb_tso3).
+    algorithm, n_adjacent_cols :
+        ``pixel_replace`` parameters: ``mingrad`` (jwst's default) or ``fit_profile``, and the profiles used on
+        each side by fit_profile (``trace_model`` is not supported).
+    zarr : path, optional
+        Also write the integration-indexed products to this zarr store (appended to if it exists; see
+        :mod:`tso3x.io.zarr_store`); listed last in the returned paths.
+    zarr_cube : bool
+        Store the flagged cube (sci, err, dq) in the zarr store as well.
+    client : distributed.Client, optional
+        Run on this dask client. Default: the client at ``scheduler``, else the active client, else a
+        LocalCluster started for the run (see :func:`tso3x.execution.cluster`).
+    scheduler : str, optional
+        Address of a dask scheduler, or ``"threads"`` / ``"synchronous"`` for dask's local schedulers.
+    workers, threads_per_worker, memory_limit :
+        Size of the LocalCluster started when there is no client.
+    quiet : bool
+        No progress bars (and no dashboard link) on the terminal.
 
     Returns
     -------
@@ -196,15 +221,12 @@ def run(
     """
     association = open_asn(asn)
     params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
+    replace_params = PixelReplaceParameters.from_user(algorithm, n_adjacent_cols)
     exposures = open_exposures(association.members, chunk_mb)
     _check_reference_files(
         override_gain=override_gain, override_extract1d=override_extract1d, override_apcorr=override_apcorr
     )
-    imaging = is_imaging(exposures[0].attrs)  # calwebb_tso3 decides on the first member
-    if imaging:
-        from .steps.photometry import PhotometryParameters, photometry
-        from .steps.photometry_setup import prepare_segments
-
+    if is_imaging(exposures[0].attrs):  # calwebb_tso3 decides on the first member
         phot_params = dict(
             radius=radius,
             radius_inner=radius_inner,
@@ -214,13 +236,8 @@ def run(
             fit_box_width=fit_box_width,
             moving_centroid=moving_centroid,
         )
-        PhotometryParameters.from_user(**phot_params)  # checked before anything is written
-        for ds in exposures:
-            prepare_segments(ds, override_gain)
-        stage3_names = [phot_name(association)]
+        stage3 = Imaging(exposures, override_gain, phot_params)
     else:
-        from .spectroscopy import check_spectroscopy_inputs, spectroscopy_names, write_spectroscopy_products
-
         spec_params = dict(
             subtract_background=subtract_background,
             use_source_posn=use_source_posn,
@@ -231,10 +248,10 @@ def run(
             min_wavelength=min_wavelength,
             max_wavelength=max_wavelength,
         )
-        check_spectroscopy_inputs(
-            exposures, override_extract1d=override_extract1d, override_apcorr=override_apcorr, **spec_params
+        stage3 = Spectroscopy(
+            exposures, spec_params, override_extract1d, override_apcorr, replace_params if pixel_replace else None
         )
-        stage3_names = spectroscopy_names(association)
+    stage3_names = stage3.names(association)
     inputs = set(association.members)
     outputs = [
         crfints.crfints_name(Path(src).name, association.asn_id)
@@ -246,39 +263,73 @@ def run(
         out_path = (Path(output_dir) / name).resolve()
         if out_path in inputs:
             raise Tso3xInputError(out_path, "product would overwrite an input file")
+    if zarr is not None:
+        zarr_store.check_store(zarr)
     out = prepare_output_dir(output_dir)
-    products: list[Path] = []
-    tables: list[xr.Dataset] = []
-    cubes: list[xr.Dataset] = []
+    cluster_options = dict(
+        client=client,
+        scheduler=scheduler,
+        workers=workers,
+        threads_per_worker=threads_per_worker,
+        memory_limit=memory_limit,
+        quiet=quiet,
+    )
     try:
-        for ds in exposures:
-            crf: list[Path] = []
-            if skip_outlier_detection:
-                log.info("outlier detection skipped; no crfints written")
-            else:
-                flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
-                crf = write_crfints(flagged, association, out)
-                products += crf
-            cube = _flagged_cube(ds, crf, chunk_mb)
-            if imaging:
-                tables.append(photometry(cube, gain=override_gain, **phot_params))
-            else:
-                cubes.append(cube)
-        order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
-        products.sort(key=lambda p: order.get(p.name, len(order)))
-        if imaging:
-            segment_order = products if not skip_outlier_detection else list(association.members)
-            products.append(write_phot(tables, segment_order, association, out))
-        else:
-            products += write_spectroscopy_products(
-                cubes,
+        with cluster(**cluster_options):
+            return _products(
+                exposures,
                 association,
                 out,
-                out / TMP_DIR,
-                override_extract1d=override_extract1d,
-                override_apcorr=override_apcorr,
-                **spec_params,
+                stage3,
+                params=params,
+                skip_outlier_detection=skip_outlier_detection,
+                chunk_mb=chunk_mb,
+                zarr=zarr,
+                zarr_cube=zarr_cube,
             )
     finally:
         shutil.rmtree(out / TMP_DIR, ignore_errors=True)
+
+
+def _products(
+    exposures: list[xr.Dataset],
+    association: Association,
+    out: Path,
+    stage3: Imaging | Spectroscopy,
+    *,
+    params: OutlierParameters,
+    skip_outlier_detection: bool,
+    chunk_mb: float,
+    zarr: str | Path | None,
+    zarr_cube: bool,
+) -> list[Path]:
+    """Flag, measure and write every product of a checked association (inside the run's dask cluster)."""
+    products: list[Path] = []
+    cubes: list[xr.Dataset] = []
+    counts: list[np.ndarray | None] = []
+    for ds in exposures:
+        crf: list[Path] = []
+        count = None
+        if skip_outlier_detection:
+            log.info("outlier detection skipped; no crfints written")
+        else:
+            flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
+            crf, count = write_crfints(flagged, association, out)
+            products += crf
+        counts.append(count)
+        cubes.append(stage3.prepare(_flagged_cube(ds, crf, chunk_mb)))
+    order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
+    products.sort(key=lambda p: order.get(p.name, len(order)))
+    segment_order = products if not skip_outlier_detection else list(association.members)
+
+    store = None
+    if zarr is not None:
+
+        def store(parts: list[xr.Dataset]):
+            dataset = zarr_store.integration_dataset(parts, counts, cubes if zarr_cube else None)
+            return zarr_store.store_products(dataset, zarr)
+
+    products += stage3.write(cubes, association, out, segment_order, store)
+    if zarr is not None:
+        products.append(Path(zarr))
     return products

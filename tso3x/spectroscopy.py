@@ -15,16 +15,19 @@ import logging
 import os
 from pathlib import Path
 
-import dask
+import dask.array as da
+import numpy as np
 import xarray as xr
 
+from . import names
 from .errors import Tso3xInputError
+from .execution import compute
+from .io import x1dints
 from .io.asn import Association
 from .io.extract1d_ref import read_extract1d_ref
 from .io.whtlt import write_whtlt
-from .io.x1dints import write_x1dints
 from .steps.extract import EXTRACT_PARAMETERS, extract_1d, setups
-from .steps.white_light import WHITE_LIGHT_PARAMETERS, white_light
+from .steps.white_light import WHITE_LIGHT_PARAMETERS, assemble, flux_sums, lazy_sums, white_light
 
 log = logging.getLogger(__name__)
 
@@ -76,25 +79,38 @@ def check_spectroscopy_inputs(
 ) -> None:
     """Validate everything the spectroscopic products need, before anything is written.
 
-    Reads the EXTRACT1D file, resolves the aperture of every segment and finds its wavelengths.
+    Reads the EXTRACT1D file, resolves the aperture of every segment and finds its wavelengths; reads the
+    APCORR file and, for a POINT source, finds its row for every segment (and converts its sizes).
 
     Raises
     ------
     Tso3xInputError
-        Invalid JSON, no aperture for the exposure, no wavelength information, bad parameters, or an
-        APCORR file (aperture correction is not supported yet).
+        Invalid JSON, no aperture for the exposure, no wavelength information, bad parameters; an APCORR
+        file that is missing, not an APCORR file of the exposure's mode (NRC_TSGRISM has none), or has no
+        row for the exposure (SUBARRAY; FILTER, GRATING and slit).
     """
     ext, _ = _split(params)
     _check_params(ext)
-    if override_apcorr is not None and str(override_apcorr) != "N/A":
-        if not Path(override_apcorr).is_file():
-            raise Tso3xInputError(override_apcorr, "override_apcorr file not found")
-        raise Tso3xInputError(override_apcorr, "aperture correction (override_apcorr) is not supported yet")
+    if override_apcorr is not None and str(override_apcorr) != "N/A" and not Path(override_apcorr).is_file():
+        raise Tso3xInputError(override_apcorr, "override_apcorr file not found")
     read_extract1d_ref(override_extract1d)
     for ds in exposures:
         if _is_soss(ds):
             continue
-        setups(ds, override_extract1d, **ext)
+        setups(ds, override_extract1d, override_apcorr=override_apcorr, tabulate=False, **ext)
+
+
+def store_part(spectra: xr.Dataset, min_wavelength=None, max_wavelength=None) -> xr.Dataset:
+    """An exposure's spectra with ``whitelight_flux`` per integration (every integration, no duplicate-time
+    rule), as the integration store holds them (lazy)."""
+    lo = -1.0 if min_wavelength is None else float(min_wavelength)
+    hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
+    flux = spectra["FLUX"].data.rechunk({1: -1})
+    wave = da.asarray(spectra[names.WAVELENGTH].values).rechunk(flux.chunks)
+    sums = da.map_blocks(flux_sums, flux, wave, lo, hi, drop_axis=1, dtype=np.float64)
+    attrs = {"units": spectra["FLUX"].attrs.get("units", ""), "long_name": "sum of FLUX over the white-light range"}
+    out = spectra.assign(whitelight_flux=((names.INTEGRATION,), sums, attrs))
+    return out.drop_attrs(deep=False).assign_attrs({k: v for k, v in spectra.attrs.items() if k != "spectra"})
 
 
 def write_spectroscopy_products(
@@ -105,6 +121,7 @@ def write_spectroscopy_products(
     *,
     override_extract1d=None,
     override_apcorr=None,
+    store=None,
     **params,
 ) -> list[Path]:
     """Extract every exposure, write ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``.
@@ -119,6 +136,9 @@ def write_spectroscopy_products(
         Products are written in ``tmp_dir`` and renamed into ``output_dir`` when complete.
     override_extract1d, override_apcorr : path or None
         Reference files (None or "N/A": none).
+    store : callable, optional
+        Given the per-exposure integration Datasets (spectra and ``whitelight_flux``), returns a lazy store
+        write computed in the same pass and a function finishing it (see :class:`tso3x.stage3.StorePlan`).
     **params
         :data:`SPECTROSCOPY_PARAMETERS`.
 
@@ -131,16 +151,19 @@ def write_spectroscopy_products(
     if any(_is_soss(ds) for ds in flagged):
         log.warning(SOSS_WARNING)
         return []
-    spectra = [extract_1d(ds, override_extract1d, **ext) for ds in flagged]
-    spectra = list(dask.compute(*spectra))
-    curve = white_light(spectra, asn=asn, **wl)
+    spectra = [extract_1d(ds, override_extract1d, override_apcorr=override_apcorr, **ext) for ds in flagged]
     names = spectroscopy_names(asn)
     ref = None if override_extract1d is None or str(override_extract1d) == "N/A" else override_extract1d
-    x1d_tmp = write_x1dints(spectra, Path(tmp_dir) / names[0], asn, ref)
+    target, datasums = x1dints.allocate(spectra, Path(output_dir) / names[0], tmp_dir, asn, ref)
+    entries, sums = lazy_sums(spectra, asn=asn, **wl)
+    store_write, store_finish = store([store_part(sp, **wl) for sp in spectra]) if store else (None, None)
+    # one pass over the integrations: every extracted chunk is written to the x1dints (and store) and summed
+    datasums, sums, _ = compute(datasums, sums, store_write, label="extract_1d")
+    if store_finish is not None:
+        store_finish()
+    curve = assemble(entries, list(sums), spectra[0].attrs)
     wl_tmp = write_whtlt(curve, Path(tmp_dir) / names[1])
-    out = []
-    for tmp, name in zip((x1d_tmp, wl_tmp), names, strict=True):
-        final = Path(output_dir) / name
-        os.replace(tmp, final)
-        out.append(final)
-    return out
+    x1d = x1dints.seal(target, list(datasums))
+    final = Path(output_dir) / names[1]
+    os.replace(wl_tmp, final)
+    return [x1d, final]

@@ -209,7 +209,10 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
     sources = {names.CUBE_VARIABLES[ext]: image_source(path, hdu) for ext, hdu in hdus.items()}
     frame_bytes = sum(src.dtype.itemsize for src in sources.values()) * shape[1] * shape[2]
     per_chunk = integrations_per_chunk(frame_bytes, chunk_mb)
-    stamp = os.stat(path).st_mtime_ns
+    st = os.stat(path)
+    # a key must name one array: the file's version and the chunking (a long-lived distributed client
+    # holds keys across runs, and a rewritten crfints or another chunk size must not reuse them)
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, per_chunk)
     dims = (names.INTEGRATION, names.Y, names.X)
     data_vars = {
         var: (
@@ -342,7 +345,9 @@ def load_wcs(source: xr.Dataset | str | Path):
 
     table = read_table(path, hdu)
     try:
-        with asdf.open(io.BytesIO(table["ASDF_METADATA"][0].tobytes()), lazy_load=True, memmap=False) as af:
-            return af.tree.get("meta", {}).get("wcs")
+        with asdf.config_context() as config:
+            config.validate_on_read = False  # the schema check of the whole tree costs seconds; the WCS is built anyway
+            with asdf.open(io.BytesIO(table["ASDF_METADATA"][0].tobytes()), lazy_load=True, memmap=False) as af:
+                return af.tree.get("meta", {}).get("wcs")
     except (ValueError, KeyError, asdf.exceptions.AsdfConversionWarning) as exc:
         raise Tso3xInputError(path, f"cannot read the WCS in the ASDF extension ({exc})", "ASDF") from None

@@ -69,7 +69,7 @@ def _image_header(header: fits.Header, dtype: np.dtype) -> fits.Header:
     return header
 
 
-def _copy_region(src, dst, src_offset: int, dst_offset: int, size: int) -> int:
+def copy_region(src, dst, src_offset: int, dst_offset: int, size: int) -> int:
     total = 0
     done = 0
     while done < size:
@@ -141,7 +141,7 @@ def allocate(
                 os.ftruncate(dst, max(os.fstat(dst).st_size, data_offset + size))
             else:
                 size = hdu.data_size
-                target.copied_sums[offset] = _copy_region(src, dst, hdu.data_offset, data_offset, size)
+                target.copied_sums[offset] = copy_region(src, dst, hdu.data_offset, data_offset, size)
             offset = data_offset + size
         os.ftruncate(dst, offset)
     finally:

@@ -10,16 +10,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 from astropy.io import fits
 
 from .. import names
 from ..dataset import segment_slices
+from ..execution import compute
 from ..steps.extract import SPEC_COLUMNS
 from ..steps.white_light import duplicate_times
+from . import checksum, tablefile
 from .asn import Association
 from .blend import blend, segment_result
 from .fitsfile import find_hdu, read_layout, read_table
@@ -69,7 +74,8 @@ SPEC_ATTRIBUTES = {
 }
 
 
-def _spec_table(seg: xr.Dataset, length: int) -> np.ndarray:
+def _template_table(length: int) -> np.ndarray:
+    """One zero row of the TSOSpecModel table with vector columns of ``length`` (the template's row)."""
     from stdatamodels.jwst import datamodels
 
     schema = datamodels.TSOSpecModel().schema["properties"]["spec_table"]["datatype"]
@@ -77,28 +83,14 @@ def _spec_table(seg: xr.Dataset, length: int) -> np.ndarray:
         (c["name"], c["datatype"], (length,)) if c["name"] in SPEC_COLUMNS else (c["name"], c["datatype"])
         for c in schema
     ]
-    n = seg.sizes[names.INTEGRATION]
-    table = np.zeros(n, dtype=dtype)
-    table["INT_NUM"] = seg[names.INTEGRATION].values
-    table["WAVELENGTH"] = seg[names.WAVELENGTH].values[:, :length]
-    for col in SPEC_COLUMNS[1:]:
-        table[col] = seg[col].values[:, :length]
-    table["N_ALONGDISP"] = seg["N_ALONGDISP"].values
-    table["SEGMENT"] = seg[names.SEGMENT].values
-    for col, coord in TIME_COLUMNS.items():
-        table[col] = seg[coord].values
-    # jwst's white_light runs on the product before it is saved and blanks repeated MJD-AVG in place
-    table["MJD-AVG"][duplicate_times(table["MJD-AVG"])] = np.nan
-    return table
+    return np.zeros(1, dtype=dtype)
 
 
-def _tso_spec(seg: xr.Dataset, keywords: dict, units: dict):
+def _tso_spec(length: int, keywords: dict, units: dict):
     from stdatamodels.jwst import datamodels
 
-    length = int(keywords.pop("N_ALONGDISP"))
-    keywords.pop("SEGMENT", None)
     spec = datamodels.TSOSpecModel()
-    spec.spec_table = _spec_table(seg, length)
+    spec.spec_table = _template_table(length)
     for col, unit in units.items():
         if unit:
             spec.spec_table.columns[col].unit = unit
@@ -109,6 +101,62 @@ def _tso_spec(seg: xr.Dataset, keywords: dict, units: dict):
             setattr(spec, SPEC_ATTRIBUTES[key], value)
     spec.time_scale = "UTC"
     return spec
+
+
+@dataclass
+class SpecTable:
+    """One EXTRACT1D table of the product: a segment (and detector) of an exposure's spectra."""
+
+    spectra: xr.Dataset  #: the segment's integrations of a :func:`tso3x.extract_1d` Dataset
+    keywords: dict  #: the spectrum's header keywords
+    length: int  #: N_ALONGDISP: length of the vector columns
+
+    def static_columns(self) -> dict[str, np.ndarray]:
+        """INT_NUM, N_ALONGDISP, SEGMENT and the time columns of every row (small, computed now)."""
+        seg = self.spectra
+        cols = {
+            "INT_NUM": seg[names.INTEGRATION].values,
+            "N_ALONGDISP": seg["N_ALONGDISP"].values,
+            "SEGMENT": seg[names.SEGMENT].values,
+        }
+        for col, coord in TIME_COLUMNS.items():
+            cols[col] = np.array(seg[coord].values, dtype=np.float64)
+        # jwst's white_light runs on the product before it is saved and blanks repeated MJD-AVG in place
+        cols["MJD-AVG"][duplicate_times(cols["MJD-AVG"])] = np.nan
+        return cols
+
+
+def _write_rows(*blocks, target, table: int, static: dict, wavelength: np.ndarray, block_info=None):
+    """One chunk of integrations of a table → its rows in the file; returns the partial DATASUM (1,)."""
+    start, stop = block_info[0]["array-location"][0]
+    columns = {k: v[start:stop] for k, v in static.items()}
+    columns["WAVELENGTH"] = np.broadcast_to(wavelength, (stop - start, wavelength.size))
+    columns.update(zip(SPEC_COLUMNS[1:], blocks, strict=True))
+    return np.array([tablefile.write_rows(target, table, start, columns)], dtype=np.uint64)
+
+
+def table_datasums(target: tablefile.TableFileTarget, tables: list[SpecTable]) -> list:
+    """Lazy per-table DATASUM partials (dask arrays, one value per chunk); computing them writes the rows."""
+    out = []
+    for k, table in enumerate(tables):
+        seg = table.spectra
+        blocks = [seg[c].data[:, : table.length].rechunk({1: -1}) for c in SPEC_COLUMNS[1:]]
+        wavelength = np.asarray(seg[names.WAVELENGTH].values[0, : table.length], dtype=np.float64)
+        out.append(
+            da.map_blocks(
+                _write_rows,
+                *blocks,
+                target=target,
+                table=k,
+                static=table.static_columns(),
+                wavelength=wavelength,
+                drop_axis=1,
+                chunks=((1,) * blocks[0].numblocks[0],),
+                dtype=np.uint64,
+                meta=np.empty(0, np.uint64),
+            )
+        )
+    return out
 
 
 def _int_times(first_path: str, nints: int, files: list[str]) -> np.ndarray:
@@ -151,8 +199,8 @@ def _segment_results(spectra: list[xr.Dataset], asn: Association, extract1d) -> 
             "meta.asn.table_name": asn.path.name,
             "meta.cal_step.extract_1d": "COMPLETE",
             "meta.cal_step.adaptive_trace_model": "SKIPPED",
-            "meta.cal_step.pixel_replace": "SKIPPED",
-            "meta.ref_file.extract1d.name": "N/A" if extract1d is None else os.fspath(extract1d),
+            "meta.cal_step.pixel_replace": ds.attrs.get("S_PXREPL", "SKIPPED"),
+            "meta.ref_file.extract1d.name": "N/A" if extract1d is None else os.path.abspath(extract1d),
         }
         if ds.attrs.get("S_OUTLIR") == "COMPLETE":
             updates["meta.cal_step.outlier_detection"] = "COMPLETE"
@@ -160,25 +208,15 @@ def _segment_results(spectra: list[xr.Dataset], asn: Association, extract1d) -> 
     return out
 
 
-def write_x1dints(
+def write_template(
     spectra: list[xr.Dataset], path: str | os.PathLike, asn: Association, extract1d: str | os.PathLike | None = None
-) -> Path:
-    """Write the x1dints product of one association.
-
-    Parameters
-    ----------
-    spectra : list of xarray.Dataset
-        :func:`tso3x.extract_1d` outputs (one per exposure and detector), computed or lazy.
-    path : path
-        File to write.
-    asn : Association
-        For ASNPOOL/ASNTABLE and the order of the EXTRACT1D tables.
-    extract1d : path, optional
-        The EXTRACT1D reference file used (R_EXTR1D).
+) -> list[SpecTable]:
+    """Save the x1dints as stdatamodels writes it but with one row per EXTRACT1D table (a template).
 
     Returns
     -------
-    Path
+    list of SpecTable
+        The EXTRACT1D tables in file order, whose rows :func:`table_datasums` writes.
     """
     from stdatamodels.jwst import datamodels
 
@@ -193,10 +231,15 @@ def write_x1dints(
     nints = int(first.attrs.get("NINTS") or first.sizes[names.INTEGRATION])
     x1d.int_times = _int_times(files[0], nints, files)
     x1d.meta.target.source_type = None
+    tables = []
     for ds, keywords, sl in ordered_segments(spectra, asn):
+        keywords = dict(keywords)
+        length = int(keywords.pop("N_ALONGDISP"))
+        keywords.pop("SEGMENT", None)
         units = {c: ds[c].attrs.get("units") for c in SPEC_COLUMNS[1:]}
         units["WAVELENGTH"] = "um"
-        x1d.spec.append(_tso_spec(ds.isel({names.INTEGRATION: sl}).compute(), dict(keywords), units))
+        x1d.spec.append(_tso_spec(length, keywords, units))
+        tables.append(SpecTable(ds.isel({names.INTEGRATION: sl}), keywords, length))
     results = _segment_results(spectra, asn, extract1d)
     blend(results, x1d)
     for m in results:
@@ -204,12 +247,74 @@ def write_x1dints(
     x1d.meta.asn.pool_name = asn.asn_pool
     x1d.meta.asn.table_name = asn.path.name
     x1d.meta.cal_step.adaptive_trace_model = "SKIPPED"
-    x1d.meta.cal_step.pixel_replace = first.attrs.get("S_PXREPL", "SKIPPED")
+    # jwst's summary_step_status: COMPLETE when the step completed on any segment
+    replaced = any(ds.attrs.get("S_PXREPL") == "COMPLETE" for ds in spectra)
+    x1d.meta.cal_step.pixel_replace = "COMPLETE" if replaced else "SKIPPED"
     sci = dict(find_hdu(read_layout(files[0]), "SCI").header)
     if sci.get("S_REGION"):
         x1d.spec[0].s_region = sci["S_REGION"]
-    path = Path(path)
-    x1d.meta.filename = path.name
+    x1d.meta.filename = Path(path).name
     x1d.save(path)
-    log.info("wrote %s (%d spectra tables)", path.name, len(x1d.spec))
+    return tables
+
+
+def allocate(
+    spectra: list[xr.Dataset],
+    final_path: str | os.PathLike,
+    tmp_dir: str | os.PathLike,
+    asn: Association,
+    extract1d: str | os.PathLike | None = None,
+) -> tuple[tablefile.TableFileTarget, list]:
+    """Pre-allocate the x1dints in ``tmp_dir``; returns the target and the lazy per-table DATASUMs.
+
+    Computing the DATASUMs (with :func:`dask.compute`, alongside anything else) writes every row; then
+    :func:`tablefile.seal` with their sums finishes the file and renames it to ``final_path``.
+    """
+    final_path, tmp_dir = Path(final_path), Path(tmp_dir)
+    template = tmp_dir / "template" / final_path.name  # stdatamodels records the name it saves under
+    template.parent.mkdir(exist_ok=True)
+    tables = write_template(spectra, template, asn, extract1d)
+    extract1d_hdus = [h.index for h in read_layout(template) if h.name == "EXTRACT1D"]
+    nrows = {i: t.spectra.sizes[names.INTEGRATION] for i, t in zip(extract1d_hdus, tables, strict=True)}
+    target = tablefile.allocate(template, tmp_dir / final_path.name, final_path, nrows)
+    shutil.rmtree(template.parent)
+    return target, table_datasums(target, tables)
+
+
+def seal(target: tablefile.TableFileTarget, datasums: list[np.ndarray]) -> Path:
+    """Finish a pre-allocated x1dints from its computed per-table DATASUM partials."""
+    path = tablefile.seal(target, [checksum.add(*(int(v) for v in sums)) for sums in datasums])
+    log.info("wrote %s (%d spectra tables)", path.name, len(datasums))
     return path
+
+
+def write_x1dints(
+    spectra: list[xr.Dataset],
+    path: str | os.PathLike,
+    asn: Association,
+    extract1d: str | os.PathLike | None = None,
+    tmp_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Write the x1dints product of one association, chunk by chunk (spectra are never held whole).
+
+    Parameters
+    ----------
+    spectra : list of xarray.Dataset
+        :func:`tso3x.extract_1d` outputs (one per exposure and detector), lazy or computed.
+    path : path
+        File to write; it appears only when complete.
+    asn : Association
+        For ASNPOOL/ASNTABLE and the order of the EXTRACT1D tables.
+    extract1d : path, optional
+        The EXTRACT1D reference file used (R_EXTR1D).
+    tmp_dir : path, optional
+        Where the file is built (default: next to ``path``).
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    tmp_dir = Path(tmp_dir) if tmp_dir is not None else path.parent
+    target, lazy = allocate(spectra, path, tmp_dir, asn, extract1d)
+    return seal(target, list(compute(*lazy, label="x1dints")))

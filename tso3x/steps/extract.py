@@ -6,6 +6,7 @@ extracted at once by :func:`tso3x.kernels.extract.extract_block` and converted t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -15,8 +16,11 @@ import xarray as xr
 
 from .. import dqflags, names
 from ..dataset import segment_slices
+from ..io.apcorr_ref import read_apcorr_ref
 from ..io.extract1d_ref import read_extract1d_ref
+from ..kernels import apcorr as apcorr_kern
 from ..kernels import extract as kern
+from ..kernels.box_fused import FUSED_ORDERS, extract_block_fused
 from .extract_setup import SegmentSetup, setup_segment
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,16 @@ SPEC_COLUMNS = (
 )
 #: Columns computed per integration (all but WAVELENGTH), in block order.
 COMPUTED = SPEC_COLUMNS[1:]
+#: Column dtypes other than float64 (as the TSOSpecModel schema has them).
+DTYPES = {"DQ": np.uint32}
 #: Padding of vector columns beyond a spectrum's length (TSOSpecModel schema defaults).
 PAD = {"DQ": 1, "NPIXELS": 0.0}
+#: Columns (indices into COMPUTED) the aperture correction multiplies by c, and by c².
+APCORR_FLUX = tuple(COMPUTED.index(c) for c in ("FLUX", "FLUX_ERROR", "SURF_BRIGHT", "SB_ERROR"))
+APCORR_VAR = tuple(
+    COMPUTED.index(c)
+    for c in ("FLUX_VAR_POISSON", "FLUX_VAR_RNOISE", "FLUX_VAR_FLAT", "SB_VAR_POISSON", "SB_VAR_RNOISE", "SB_VAR_FLAT")
+)
 
 EXTRACT_PARAMETERS: dict[str, object] = {
     "subtract_background": None,
@@ -80,7 +92,11 @@ def column_units(setup: SegmentSetup) -> dict[str, str | None]:
 
 
 def to_columns(raw: dict[str, np.ndarray], setup: SegmentSetup) -> np.ndarray:
-    """jwst's conversion of raw sums to the x1dints columns; returns (n, len(COMPUTED), nvalid) float64."""
+    """jwst's conversion of raw sums to the x1dints columns; returns (n, len(COMPUTED), nvalid) float64.
+
+    With ``setup.apcorr`` the aperture correction follows (after DQ, as in jwst): FLUX, FLUX_ERROR,
+    SURF_BRIGHT, SB_ERROR × c and FLUX_VAR_*, SB_VAR_* × c²; the background columns are not corrected.
+    """
     npix = raw["npixels"]
     npix_t = np.where(npix > 0.0, npix, 1.0)
     npix2 = npix_t**2
@@ -108,26 +124,50 @@ def to_columns(raw: dict[str, np.ndarray], setup: SegmentSetup) -> np.ndarray:
     berror = np.sqrt(bvar[0] + bvar[1] + bvar[2])
     dq = np.where(np.isnan(flux), float(dqflags.DO_NOT_USE), 0.0)
     cols = [flux, error, *fvar, sb, sb_error, *sbvar, dq, bkg, berror, *bvar, npix]
-    return np.stack(cols, axis=1)[:, :, setup.valid]
+    out = np.stack(cols, axis=1)[:, :, setup.valid]
+    if setup.apcorr is not None:
+        c = setup.apcorr.factors(out[:, COMPUTED.index("NPIXELS")], setup.wavelength)
+        apcorr_kern.apply_factors(out, c, APCORR_FLUX, APCORR_VAR)
+    return out
+
+
+def _fused_ok(setup: SegmentSetup) -> bool:
+    """Whether the fused kernel covers this set-up (no background, or poly order 0/1 without smoothing)."""
+    p = setup.params
+    if setup.bg_profile is None:
+        return True
+    smoothing = int(p["smoothing_length"] or 0)
+    return p["bkg_fit"] != "median" and int(p["bkg_order"] or 0) in FUSED_ORDERS and smoothing <= 1
 
 
 def _extract_chunk(sci, err, dq, *variances, setup: SegmentSetup, present: tuple[bool, bool, bool]):
     """One chunk of integrations → (n, len(COMPUTED), nvalid) columns."""
-    bad = np.isnan(sci) | np.isnan(err) | ((dq & dqflags.DO_NOT_USE) != 0)
     it = iter(variances)
     vars3 = [next(it) if has else None for has in present]
+    profile, bg = setup.profile, setup.bg_profile
+    p = setup.params
+    if _fused_ok(setup):
+        vars3 = [np.zeros_like(sci) if v is None else v for v in vars3]
+        if setup.dispaxis != 1:
+            sci, err, dq = (a.transpose(0, 2, 1) for a in (sci, err, dq))
+            vars3 = [v.transpose(0, 2, 1) for v in vars3]
+            profile = profile.T
+            bg = None if bg is None else bg.T
+        raw = extract_block_fused(
+            sci, err, dq, *vars3, profile, bg, bkg_order=int(p["bkg_order"] or 0), do_not_use=dqflags.DO_NOT_USE
+        )
+        return to_columns(raw, setup)
+    bad = np.isnan(sci) | np.isnan(err) | ((dq & dqflags.DO_NOT_USE) != 0)
     for v in vars3:
         if v is not None:
             bad |= np.isnan(v)
     sci = np.where(bad, np.float32(np.nan), sci)
     vars3 = [np.zeros_like(sci) if v is None else np.where(bad, np.float32(np.nan), v) for v in vars3]
-    profile, bg = setup.profile, setup.bg_profile
     if setup.dispaxis != 1:
         sci = sci.transpose(0, 2, 1)
         vars3 = [v.transpose(0, 2, 1) for v in vars3]
         profile = profile.T
         bg = None if bg is None else bg.T
-    p = setup.params
     raw = kern.extract_block(
         sci,
         *vars3,
@@ -157,15 +197,35 @@ def _extract_segment(seg: xr.Dataset, setup: SegmentSetup) -> da.Array:
     )
 
 
-def setups(ds: xr.Dataset, override_extract1d=None, **params) -> list[SegmentSetup]:
-    """The per-segment extraction set-up of an exposure Dataset (reads headers, WAVELENGTH and WCS)."""
+def setups(
+    ds: xr.Dataset, override_extract1d=None, override_apcorr=None, tabulate: bool = True, **params
+) -> list[SegmentSetup]:
+    """The per-segment extraction set-up of an exposure Dataset (reads headers, WAVELENGTH and WCS).
+
+    With an APCORR file (``override_apcorr``) and ``tabulate``, the NIRSpec aperture correction of each
+    segment is tabulated from the NPIXELS of its first integration (extracted here), as jwst does;
+    ``tabulate=False`` only validates the file against every segment.
+    """
     ref = read_extract1d_ref(override_extract1d)
+    apcorr_ref = read_apcorr_ref(override_apcorr, str(ds.attrs.get("EXP_TYPE", "")))
     shape = (ds.sizes[names.Y], ds.sizes[names.X])
     files = ds.attrs.get("segment_files") or [ds.attrs["path"]]
-    return [setup_segment(f, shape, ref, override_extract1d, **params) for f in files]
+    segs = [setup_segment(f, shape, ref, override_extract1d, apcorr_ref=apcorr_ref, **params) for f in files]
+    if tabulate and any(s.apcorr is not None and s.apcorr.kind == "phase" for s in segs):
+        for setup, sl in zip(segs, segment_slices(ds), strict=True):
+            if setup.apcorr is not None and setup.apcorr.kind == "phase":
+                setup.apcorr.tabulate(_first_npixels(ds, sl, setup), setup.wavelength)
+    return segs
 
 
-def extract_1d(ds: xr.Dataset, override_extract1d=None, **params) -> xr.Dataset:
+def _first_npixels(ds: xr.Dataset, sl: slice, setup: SegmentSetup) -> np.ndarray:
+    """NPIXELS (nvalid,) of a segment's first integration, extracted without aperture correction."""
+    first = ds.isel({names.INTEGRATION: slice(sl.start, sl.start + 1)})
+    block = _extract_segment(first, dataclasses.replace(setup, apcorr=None))
+    return np.asarray(block[0, COMPUTED.index("NPIXELS")].compute())
+
+
+def extract_1d(ds: xr.Dataset, override_extract1d=None, override_apcorr=None, **params) -> xr.Dataset:
     """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
 
     Parameters
@@ -174,6 +234,9 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, **params) -> xr.Dataset:
         An exposure Dataset (one detector, segments concatenated), outlier-flagged or not.
     override_extract1d : path or None
         EXTRACT1D JSON reference file; None or ``"N/A"`` extracts the whole array with no background.
+    override_apcorr : path or None
+        APCORR reference file (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None or ``"N/A"``: no
+        aperture correction.
     **params
         jwst step parameters: ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel],
         ``smoothing_length`` [pixel], ``bkg_fit`` and ``bkg_order`` (None: from the reference file).
@@ -191,7 +254,7 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, **params) -> xr.Dataset:
         raise TypeError(f"unknown extract_1d parameter(s): {', '.join(sorted(unknown))}")
     if override_extract1d is None or str(override_extract1d) == "N/A":
         log.warning("No extract1d reference file: the whole array is extracted with no background subtraction")
-    segs = setups(ds, override_extract1d, **params)
+    segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, **params)
     slices = segment_slices(ds)
     length = max(int(s.valid.sum()) for s in segs)
     blocks, waves, nalong = [], [], []
@@ -211,7 +274,10 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, **params) -> xr.Dataset:
     units = column_units(segs[0])
     dims = (names.INTEGRATION, names.PIXEL)
     out = xr.Dataset(
-        {col: (dims, data[:, k, :], {"units": units[col]} if units[col] else {}) for k, col in enumerate(COMPUTED)},
+        {
+            col: (dims, data[:, k, :].astype(DTYPES.get(col, np.float64)), {"units": units[col]} if units[col] else {})
+            for k, col in enumerate(COMPUTED)
+        },
         coords={
             names.INTEGRATION: ds[names.INTEGRATION].values,
             **{c: ds[c] for c in ds.coords if c != names.INTEGRATION and ds[c].dims == (names.INTEGRATION,)},

@@ -1,8 +1,8 @@
 """Per-segment set-up of jwst ``extract_1d`` box extraction: parameters, aperture, wavelengths, units.
 
 Everything here is computed once per segment (as jwst does) from the segment's headers, its WAVELENGTH
-extension or gwcs, and the EXTRACT1D reference file; the per-integration arithmetic is in
-:mod:`tso3x.kernels.extract`.
+extension or gwcs, and the EXTRACT1D reference file (plus the aperture correction, :mod:`tso3x.steps.apcorr`,
+from the APCORR file); the per-integration arithmetic is in :mod:`tso3x.kernels.extract`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Tso3xInputError
+from ..io.apcorr_ref import ApcorrRef
 from ..io.calints import load_wcs
 from ..io.extract1d_ref import extract_parameters
 from ..io.fitsfile import find_hdu, image_source, read_layout
 from ..kernels import extract as kern
+from .apcorr import ApertureCorrection, segment_apcorr
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,10 @@ class SegmentSetup:
         Pixel solid angle [sr].
     keywords : dict
         EXTRACT1D header keywords of this spectrum (SLTNAME, EXTR*, SLIT_RA…).
+    segment : int
+        EXSEGNUM.
+    apcorr : ApertureCorrection or None
+        Aperture correction (POINT source with an APCORR file), applied by ``to_columns``.
     """
 
     path: Path
@@ -89,6 +95,7 @@ class SegmentSetup:
     pixar_sr: float
     keywords: dict = field(default_factory=dict)
     segment: int = 1
+    apcorr: ApertureCorrection | None = None
 
 
 def segment_headers(path: str | Path) -> tuple[dict, dict]:
@@ -195,7 +202,14 @@ def _units(photom: bool) -> dict:
     return {"flux": "DN/s", "flux_var": "DN^2 / s^2", "sb": "DN/s", "sb_var": "DN^2 / s^2"}
 
 
-def setup_segment(path: str | Path, shape: tuple[int, int], ref: dict | None, ref_path=None, **user) -> SegmentSetup:
+def setup_segment(
+    path: str | Path,
+    shape: tuple[int, int],
+    ref: dict | None,
+    ref_path=None,
+    apcorr_ref: ApcorrRef | None = None,
+    **user,
+) -> SegmentSetup:
     """Everything jwst ``create_extraction`` / ``define_aperture`` fixes for one segment.
 
     Parameters
@@ -208,6 +222,8 @@ def setup_segment(path: str | Path, shape: tuple[int, int], ref: dict | None, re
         EXTRACT1D reference contents.
     ref_path : path, optional
         Reference file, for messages.
+    apcorr_ref : ApcorrRef, optional
+        APCORR file; used for a POINT source (the NIRSpec factors still need :meth:`ApertureCorrection.tabulate`).
     **user
         ``smoothing_length``, ``bkg_fit``, ``bkg_order``, ``subtract_background``, ``use_source_posn``,
         ``position_offset`` step parameters.
@@ -215,7 +231,8 @@ def setup_segment(path: str | Path, shape: tuple[int, int], ref: dict | None, re
     Raises
     ------
     Tso3xInputError
-        No aperture for this exposure, no DISPAXIS, no wavelength information, or no valid wavelength.
+        No aperture for this exposure, no DISPAXIS, no wavelength information, no valid wavelength, or no
+        usable APCORR row.
     """
     path = Path(path)
     prim, sci = segment_headers(path)
@@ -275,6 +292,12 @@ def setup_segment(path: str | Path, shape: tuple[int, int], ref: dict | None, re
     if not valid.any():
         raise Tso3xInputError(path, "the extraction aperture contains no valid wavelength (spectrum is empty)")
     keywords = _spectrum_keywords(prim, sci, name, sp_order, dispaxis, (lower, upper, left, right), profile, wcs)
+    apcorr = None
+    if apcorr_ref is not None and source_type is not None and str(source_type).upper() == "POINT":
+        radec = (keywords["SLIT_RA"], keywords["SLIT_DEC"])
+        apcorr = segment_apcorr(apcorr_ref, path, prim, sci, wcs, radec, wavelength[valid], dispaxis)
+    elif apcorr_ref is not None:
+        log.info("%s: source type %s is not POINT: no aperture correction", path.name, source_type)
     return SegmentSetup(
         path=path,
         params=params,
@@ -289,6 +312,7 @@ def setup_segment(path: str | Path, shape: tuple[int, int], ref: dict | None, re
         pixar_sr=float(pixar),
         keywords=keywords,
         segment=int(prim.get("EXSEGNUM") or 1),
+        apcorr=apcorr,
     )
 
 

@@ -17,13 +17,13 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .. import names
 from ..errors import Tso3xInputError
+from ..execution import compute
 from ..kernels import centroid as cen
 from ..kernels import photometry as phot
 from ..kernels.psf_fit import fit_gaussian_prf
@@ -146,7 +146,7 @@ def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: Photometr
         s = r.setup
         kw = dict(factor=s.factor, xc=s.xref, yc=s.yref, radius=p.radius_inner, box=p.search_box_width, fit_box=None)
         graphs.append(_map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=2, **kw))
-    first = dask.compute(*graphs)
+    first = compute(*graphs, label="photometry: centroids")
     graphs, todo = [], []
     for r, out in zip(results, first, strict=True):
         cx, cy = out[:, 0, 0], out[:, 0, 1]
@@ -162,7 +162,7 @@ def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: Photometr
             _map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=5, fit_box=p.fit_box_width, **kw)
         )
         todo.append(r)
-    for r, out in zip(todo, dask.compute(*graphs), strict=True):
+    for r, out in zip(todo, compute(*graphs, label="photometry: PSF fits"), strict=True):
         r.centroid = out[:, 0, :2].copy()
         r.psf = out[:, 0, 2:].copy()
 
@@ -209,7 +209,7 @@ def _aperture_pass(ds: xr.Dataset, results: list[_SegmentResult], p: PhotometryP
                 wlp8=wlp8,
             )
         )
-    for r, out in zip(results, dask.compute(*graphs), strict=True):
+    for r, out in zip(results, compute(*graphs, label="tso_photometry"), strict=True):
         r.sums = out[:, 0, :]
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .. import names
+from ..execution import compute
 
 log = logging.getLogger(__name__)
 
@@ -33,23 +35,61 @@ def duplicate_times(mjd: np.ndarray) -> np.ndarray:
     return dup
 
 
-def _entries(spectra):
-    """(detector, order, mjd, tdb, wavelength, flux, unit) per segment spectrum, in product order."""
-    out = []
-    for ds, keywords, sl in spectra:
+def flux_sums(flux: np.ndarray, wavelength: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Per-integration nansum of FLUX over ``lo <= wavelength <= hi`` (jwst's white-light sum).
+
+    Parameters
+    ----------
+    flux, wavelength : ndarray (n, npixel)
+        FLUX [its unit] and WAVELENGTH [micron] of n spectra.
+    lo, hi : float
+        Inclusive wavelength range [micron].
+
+    Returns
+    -------
+    ndarray (n,) float64
+    """
+    wavelength = np.asarray(wavelength, dtype=np.float64)
+    mask = (wavelength >= lo) & (wavelength <= hi)
+    return np.nansum(np.where(mask, np.asarray(flux, dtype=np.float64), np.nan), axis=1)
+
+
+def _range(min_wavelength, max_wavelength) -> tuple[float, float]:
+    lo = -1.0 if min_wavelength is None else float(min_wavelength)
+    hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
+    return lo, hi
+
+
+def lazy_sums(spectra: list[xr.Dataset], min_wavelength=None, max_wavelength=None, asn=None) -> tuple[list, list]:
+    """The white-light inputs of every segment spectrum, with the flux sums as lazy dask arrays.
+
+    Returns
+    -------
+    entries : list of tuple
+        (detector, order, mid MJD UTC, mid BJD TDB, FLUX unit) per segment, in product order.
+    sums : list of dask.array.Array
+        Per segment, the (n,) flux sums; compute them (alongside anything else) and pass them to
+        :func:`assemble`.
+    """
+    from ..io.x1dints import ordered_segments
+
+    lo, hi = _range(min_wavelength, max_wavelength)
+    entries, sums = [], []
+    for ds, keywords, sl in ordered_segments(spectra, asn):
         seg = ds.isel({names.INTEGRATION: sl})
-        out.append(
+        flux = da.asarray(seg["FLUX"].data).rechunk({1: -1})
+        wave = da.asarray(seg[names.WAVELENGTH].data).rechunk(flux.chunks)
+        sums.append(da.map_blocks(flux_sums, flux, wave, lo, hi, drop_axis=1, dtype=np.float64))
+        entries.append(
             (
                 keywords.get("DETECTOR"),
                 keywords.get("SPORDER"),
                 np.array(seg["mjd_utc_mid"].values, dtype=np.float64),
                 np.asarray(seg["bjd_tdb_mid"].values, dtype=np.float64),
-                np.asarray(seg[names.WAVELENGTH].values, dtype=np.float64),
-                np.asarray(seg["FLUX"].values, dtype=np.float64),
                 seg["FLUX"].attrs.get("units"),
             )
         )
-    return out
+    return entries, sums
 
 
 def white_light(
@@ -76,25 +116,25 @@ def white_light(
         ``whitelight_flux[_order_N][_DET]`` with the FLUX unit in attrs), dimension ``time``; attrs ``meta``
         (JSON, the table meta in jwst's order) and ``columns`` (JSON list of the column order).
     """
-    from ..io.x1dints import ordered_segments
-
     if isinstance(spectra, xr.Dataset):
         spectra = [spectra]
-    entries = _entries(ordered_segments(spectra, asn))
-    lo = -1.0 if min_wavelength is None else float(min_wavelength)
-    hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
-    flux_unit = entries[0][6]
+    entries, sums = lazy_sums(spectra, min_wavelength, max_wavelength, asn)
+    return assemble(entries, list(compute(*sums, label="white_light")), spectra[0].attrs)
+
+
+def assemble(entries: list, sums: list[np.ndarray], attrs: dict) -> xr.Dataset:
+    """The white-light Dataset from :func:`lazy_sums`' entries, the computed sums and the exposure attrs."""
+    flux_unit = entries[0][4]
     detectors, orders = [], []
-    mids, tdbs, sums, det_list, order_list = [], [], [], [], []
-    for det, order, mjd, tdb, wave, flux, _ in entries:
+    mids, tdbs, sums_kept, det_list, order_list = [], [], [], [], []
+    for (det, order, mjd, tdb, _), flux_sum in zip(entries, sums, strict=True):
         if order not in orders:
             orders.append(order)
         if det not in detectors:
             detectors.append(det)
         mjd[duplicate_times(mjd)] = np.nan
         good = ~np.isnan(mjd)
-        mask = (wave >= lo) & (wave <= hi) & good[:, None]
-        sums.append(np.nansum(np.where(mask, flux, np.nan), axis=1))
+        sums_kept.append(np.where(good, flux_sum, 0.0))
         mids.append(mjd)
         tdbs.append(tdb)
         det_list += [det] * len(mjd)
@@ -108,7 +148,7 @@ def white_light(
                 100.0 * problems / len(mjd),
             )
             log.warning("These spectra will be ignored in the output table.")
-    mid, tdb, flux_sum = np.concatenate(mids), np.concatenate(tdbs), np.concatenate(sums)
+    mid, tdb, flux_sum = np.concatenate(mids), np.concatenate(tdbs), np.concatenate(sums_kept)
     good = ~np.isnan(mid)
     mid, tdb, flux_sum = mid[good], tdb[good], flux_sum[good]
     det_arr, order_arr = np.array(det_list, dtype=object)[good], np.array(order_list, dtype=object)[good]
@@ -134,6 +174,5 @@ def white_light(
             name = "whitelight_flux" + (f"_order_{order}" if len(orders) > 1 else "") + suffix
             data[name] = ((TIME,), fluxes, {"units": flux_unit} if flux_unit else {})
             columns.append(name)
-    attrs = spectra[0].attrs
     meta = {key: attrs.get(attr) for key, attr in META_KEYS.items()}
     return xr.Dataset(data, attrs={"meta": json.dumps(meta), "columns": json.dumps(columns)})
