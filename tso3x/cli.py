@@ -81,6 +81,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     ref.add_argument("--override-gain", metavar="FILE", help="gain reference file (photometry of DN/s data)")
     ref.add_argument("--override-extract1d", metavar="FILE", help="EXTRACT1D reference file (JSON)")
     ref.add_argument("--override-apcorr", metavar="FILE", help="APCORR reference file, or N/A")
+    p.add_argument(  # also accepted after the command; SUPPRESS keeps the global -q when not given here
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors, no progress"
+    )
     ex = p.add_argument_group("execution (dask.distributed)")
     ex.add_argument(
         "--scheduler",
@@ -158,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command in ("run", "demo") and not args.verbose:
+        import distributed  # noqa: F401 - sets its loggers' levels on import; ours override them after
+
+        # the LocalCluster's start/stop chatter is not the user's business
+        for name in ("distributed", "bokeh", "tornado"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     from .pipeline import run
 
     try:
