@@ -12,6 +12,10 @@ load_wcs(ds or path)                   the gwcs of a segment (ASDF extension)
 extract_1d(ds, ...) / white_light()    spectroscopic box extraction and white-light curve (lazy Datasets)
 pixel_replace(ds, ...)                 jwst pixel_replace (mingrad, fit_profile) on such a Dataset (lazy)
 simulate(mode, outdir, ...)            real-format synthetic exposures (tso3x.simulate)
+open_products(path)                    a run's products as one integration-indexed xarray Dataset (tso3x.results)
+bin_spectra(ds, bins, ...)             spectroscopic light curves (wavelength bins, propagated errors)
+normalize(flux, baseline, ...)         light curves divided by a median or out-of-transit baseline
+verify(output_dir)                     check products against their run manifest and FITS checksums
 """
 
 from __future__ import annotations
@@ -33,15 +37,19 @@ __all__ = [
     "Association",
     "Tso3xInputError",
     "__version__",
+    "bin_spectra",
     "detect_outliers",
     "extract_1d",
     "load_wcs",
+    "normalize",
     "open_asn",
     "open_exposures",
+    "open_products",
     "open_segment",
     "photometry",
     "pixel_replace",
     "run",
+    "verify",
     "white_light",
     "write_phot_ecsv",
 ]
@@ -53,6 +61,10 @@ _LAZY = {
     "extract_1d": ".spectroscopy",
     "white_light": ".spectroscopy",
     "pixel_replace": ".steps.pixel_replace",
+    "verify": ".verification",
+    "open_products": ".results",
+    "normalize": ".results",
+    "bin_spectra": ".spectral_bins",
 }
 
 

@@ -1,7 +1,8 @@
-"""The ``tso3x`` command: ``run``, ``simulate`` and ``demo``.
+"""The ``tso3x`` command: ``run``, ``verify``, ``plot``, ``simulate`` and ``demo``.
 
 Option names follow one rule: ``--`` + the jwst parameter name with ``_`` → ``-``.
-Bad input ends with one line ``tso3x: error: <file>: <problem>`` on stderr and exit status 2.
+Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` on stderr, nothing written);
+1 a run that failed while writing (complete products kept) or ``verify`` finding problems; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import Tso3xInputError
+from .errors import Tso3xInputError, Tso3xRunError
 from .io.calints import DEFAULT_CHUNK_MB
 
 log = logging.getLogger("tso3x")
@@ -38,6 +39,12 @@ def _bool(text: str) -> bool:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=".", help="folder for the products (default: current folder)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="recompute every product (default: keep products an earlier run completed with the same inputs "
+        "and parameters, if they still match the manifest)",
+    )
     od = p.add_argument_group("outlier_detection (jwst names and defaults)")
     od.add_argument("--rolling-window-width", type=int, default=25, help="rolling median window (integrations)")
     od.add_argument("--snr", default="5.0", help='detection threshold in sigma, e.g. "5" or "5.0 4.0" (first used)')
@@ -73,6 +80,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     sp.add_argument("--bkg-order", type=int, help="background polynomial order")
     sp.add_argument("--min-wavelength", type=float, help="white-light lower wavelength [micron]")
     sp.add_argument("--max-wavelength", type=float, help="white-light upper wavelength [micron]")
+    sp.add_argument(
+        "--spec-bins",
+        metavar="N|EDGES",
+        help="also write <product>_speclc.ecsv: N equal-width bins over the white-light range, or bin edges "
+        '[micron] ("2.9,3.2,3.5")',
+    )
     pr = p.add_argument_group("pixel_replace (spectroscopy; jwst names and defaults)")
     pr.add_argument("--pixel-replace", action="store_true", help="run pixel_replace before extraction (jwst: skipped)")
     pr.add_argument("--algorithm", default="mingrad", help="mingrad (default) or fit_profile")
@@ -126,6 +139,15 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--bunit", help="BUNIT of SCI (e.g. MJy/sr, DN/s)")
     sim.add_argument("--detectors", help="comma-separated detectors (nrs_brightobj: NRS1,NRS2)")
 
+    plot = sub.add_parser("plot", help="write quick-look PNGs of an output folder or zarr store (needs matplotlib)")
+    plot.add_argument("output_dir", help="folder a run wrote into, or a zarr store")
+    plot.add_argument("--to", required=True, metavar="FOLDER", help="folder for the PNG files (created)")
+    plot.add_argument("--bins", type=int, default=10, help="spectroscopic bins when there is no speclc (default 10)")
+    plot.add_argument("--product", help="product name, when the folder holds several")
+
+    ver = sub.add_parser("verify", help="check the products of an output folder against its manifest and checksums")
+    ver.add_argument("output_dir", help="folder a tso3x run wrote into")
+
     demo = sub.add_parser("demo", help="simulate a small exposure and run the pipeline on it")
     demo.add_argument("outdir", nargs="?", default="tso3x-demo", help="folder for data and products")
     demo.add_argument("--mode", default="nrs_brightobj", help="simulated mode")
@@ -156,6 +178,17 @@ def _simulate(args: argparse.Namespace):
     )
 
 
+def _verify(output_dir: str) -> int:
+    """``tso3x verify``: one line per product checked or problem found; 0 only when everything is intact."""
+    from .verification import verify
+
+    report = verify(output_dir)
+    for problem in report.problems:
+        print(problem)
+    print(f"{len(report.checked)} products checked, {len(report.problems)} problems", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tso3x`` console script."""
     args = build_parser().parse_args(argv)
@@ -172,6 +205,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             products = run(args.asn, args.output_dir, **_run_params(args, run))
+        elif args.command == "plot":
+            from .plot import write_plots
+
+            try:
+                products = write_plots(args.output_dir, args.to, bins=args.bins, product=args.product)
+            except (FileNotFoundError, ValueError) as exc:
+                raise Tso3xInputError(args.output_dir, str(exc)) from None
+        elif args.command == "verify":
+            return _verify(args.output_dir)
         elif args.command == "simulate":
             exposure = _simulate(args)
             print(f"association: {exposure.asn}")
@@ -192,8 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     except Tso3xInputError as exc:
         print(f"tso3x: error: {exc}", file=sys.stderr)
         return 2
+    except Tso3xRunError as exc:
+        print(f"tso3x: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("tso3x: error: interrupted", file=sys.stderr)
+        print("tso3x: error: interrupted; complete products are kept, run again to finish", file=sys.stderr)
         return 130
     for path in products:
         print(path)

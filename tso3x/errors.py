@@ -31,3 +31,15 @@ class Tso3xInputError(Exception):
             return self.problem
         loc = self.path if self.where is None else f"{self.path}[{self.where}]"
         return f"{loc}: {self.problem}"
+
+
+class Tso3xRunError(Exception):
+    """A run that failed after it began writing (disk full, I/O error): complete products are kept.
+
+    The CLI prints it as one line, ``tso3x: error: <folder>: <problem>``, and exits with status 1.
+    """
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        self.path = os.fspath(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")

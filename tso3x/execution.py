@@ -96,7 +96,7 @@ def cluster(
                     threads_per_worker=threads_per_worker or (threads if not workers else 1),
                     memory_limit=memory_limit or "auto",
                     dashboard_address=":0",
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # workers losing the scheduler at shutdown is not news
                 )
             )
             client = stack.enter_context(Client(local))
@@ -132,7 +132,8 @@ def compute(*collections, label: str = "computing") -> tuple:
     elif scheduler is None:
         client = _active_client()
     if client is None:
-        return dask.compute(*collections)
+        flat, structure = _flatten(collections)
+        return _rebuild(_compute_flat(flat), structure)
     from distributed import as_completed, futures_of
 
     start = time.perf_counter()
@@ -150,7 +151,69 @@ def compute(*collections, label: str = "computing") -> tuple:
     if show:
         _draw(label, done, len(futures), start, end="\n")
     log.info("%s: %d tasks in %.1f s", label, len(futures), time.perf_counter() - start)
-    return _rebuild(list(dask.compute(*persisted, scheduler=client)), structure)
+    return _rebuild(_compute_flat(persisted, scheduler=client), structure)
+
+
+def _compute_flat(flat: list, **kwargs) -> list:
+    """``dask.compute`` of a flat list, with Delayed objects last: dask 2026.8 mis-assigns the results of
+    collections that follow an xarray ``to_zarr(compute=False)`` Delayed in one call."""
+    from dask.delayed import Delayed
+
+    order = sorted(range(len(flat)), key=lambda i: isinstance(flat[i], Delayed))
+    results = dask.compute(*(flat[i] for i in order), **kwargs)
+    out: list = [None] * len(flat)
+    for i, value in zip(order, results, strict=True):
+        out[i] = value
+    return out
+
+
+def compute_each(items: list[list], label: str = "computing") -> Iterator[tuple[int, list]]:
+    """Compute several groups of dask collections in one submission; yield ``(index, results)`` of each
+    group as soon as all of its tasks are done (so its product can be finished while the others run).
+
+    A failing task raises its exception from the generator; groups finished before it were yielded. On
+    dask's local schedulers the groups are computed one after the other.
+    """
+    scheduler = dask.config.get("scheduler", None)
+    client = scheduler if scheduler is not None and not isinstance(scheduler, str) else None
+    if client is None and scheduler is None:
+        client = _active_client()
+    if client is None:
+        for i, group in enumerate(items):
+            yield i, list(dask.compute(*group))
+        return
+    from distributed import as_completed, futures_of
+
+    start = time.perf_counter()
+    flat = client.persist([c for group in items for c in group])  # one graph: shared tasks are one task
+    persisted, k = [], 0
+    for group in items:
+        persisted.append(flat[k : k + len(group)])
+        k += len(group)
+    owner, left = {}, []
+    for i, group in enumerate(persisted):
+        keys = {f.key: f for f in futures_of(group)}
+        left.append(len(keys))
+        for key in keys:
+            owner.setdefault(key, []).append(i)
+    futures = [f for group in persisted for f in futures_of(group)]
+    unique = list({f.key: f for f in futures}.values())
+    show = dask.config.get("tso3x.progress", False) and sys.stderr.isatty()
+    for i, n in enumerate(left):
+        if n == 0:
+            yield i, list(dask.compute(*persisted[i], scheduler=client))
+    done = 0
+    for future in as_completed(unique):
+        if future.status == "error":
+            future.result()  # raises the task's exception
+        done += 1
+        if show:
+            _draw(label, done, len(unique), start, end="\n" if done == len(unique) else "")
+        for i in owner[future.key]:
+            left[i] -= 1
+            if left[i] == 0:
+                yield i, list(dask.compute(*persisted[i], scheduler=client))
+    log.info("%s: %d tasks in %.1f s", label, len(unique), time.perf_counter() - start)
 
 
 def _flatten(items) -> tuple[list, object]:

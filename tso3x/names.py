@@ -71,3 +71,14 @@ PSF_COLUMNS = ("psf_width_x", "psf_width_y", "psf_flux")
 PHOT_COLUMNS = (MJD, BJD_TDB, *APERTURE_COLUMNS, *POSITION_COLUMNS, *CENTROID_COLUMNS, *PSF_COLUMNS)
 #: Table meta keys of the catalog, in jwst's order (``number_of_integrations`` is added on writing)
 PHOT_META_KEYS = ("instrument", "detector", "channel", "subarray", "filter", "pupil", "target_name", "apertures")
+
+# Results API (tso3x.open_products, tso3x.bin_spectra, <product>_speclc.ecsv, the zarr store)
+WHITELIGHT_FLUX = "whitelight_flux"  #: white-light flux per integration [FLUX unit]
+WHITELIGHT_FLUX_ERROR = "whitelight_flux_error"  #: quadrature sum of FLUX_ERROR over the same pixels
+WAVELENGTH_BIN = "wavelength_bin"  #: dimension of spectroscopic light curves
+BINNED_FLUX = "binned_flux"  #: (integration, wavelength_bin) sum of FLUX in each bin [FLUX unit]
+BINNED_FLUX_ERROR = "binned_flux_error"  #: quadrature sum of FLUX_ERROR in each bin [FLUX unit]
+WAVELENGTH_LOW = "wavelength_low"  #: lower bin edge [micron] (included)
+WAVELENGTH_HIGH = "wavelength_high"  #: upper bin edge [micron] (excluded, except for the last bin)
+WAVELENGTH_CENTER = "wavelength_center"  #: bin centre [micron]
+N_PIXELS = "n_pixels"  #: pixels of the wavelength grid in each bin

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import dask.array as da
@@ -13,11 +14,13 @@ import xarray as xr
 
 from . import __version__, names
 from .dataset import segment_slices
-from .errors import Tso3xInputError
-from .execution import cluster, compute
+from .errors import Tso3xInputError, Tso3xRunError
+from .execution import cluster, compute_each
 from .io import checksum, crfints, zarr_store
 from .io.asn import Association, open_asn
 from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_exposures, open_segment
+from .lock import output_lock
+from .manifest import Ledger, manifest_name, read_manifest
 from .stage3 import Imaging, Spectroscopy
 from .steps.outliers import OutlierParameters, detect_outliers
 from .steps.pixel_replace import PixelReplaceParameters
@@ -30,21 +33,31 @@ log = logging.getLogger(__name__)
 TMP_DIR = names.TMP_DIR
 
 
-def prepare_output_dir(output_dir: str | Path) -> Path:
-    """Create the output folder (and its temporary subfolder) or say why it cannot be used."""
+def check_output_dir(output_dir: str | Path) -> Path:
+    """Create the output folder if needed, or say why it cannot be used (nothing else is touched)."""
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise Tso3xInputError(out, "output directory is a file")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        tmp = out / TMP_DIR
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir()
     except OSError as exc:
         raise Tso3xInputError(out, f"output directory is not writable ({exc.strerror})") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise Tso3xInputError(out, "output directory is not writable")
+    return out
+
+
+def prepare_output_dir(output_dir: str | Path) -> Path:
+    """Create the output folder and an empty temporary subfolder (leftovers of an earlier run cleared)."""
+    out = check_output_dir(output_dir)
+    try:
+        tmp = out / TMP_DIR
+        if tmp.exists():
+            log.info("%s: clearing what an earlier run left unfinished", tmp)
+            shutil.rmtree(tmp)
+        tmp.mkdir()
+    except OSError as exc:
+        raise Tso3xInputError(out, f"output directory is not writable ({exc.strerror})") from None
     return out
 
 
@@ -59,12 +72,13 @@ def _check_reference_files(**overrides: str | Path | None) -> None:
 def _write_chunk(*blocks, target: crfints.CubeTarget, variables: tuple[str, ...], block_info=None):
     first = block_info[0]["array-location"][0][0]
     sums = [crfints.write_block(target, var, first, blk) for var, blk in zip(variables, blocks, strict=False)]
-    return np.array([[[*sums, int(blocks[-1].sum())]]], dtype=np.uint64)
+    finite = int(np.isfinite(blocks[variables.index(names.SCI)]).sum()) if names.SCI in variables else 1
+    return np.array([[[*sums, finite, int(blocks[-1].sum())]]], dtype=np.uint64)
 
 
 def _crfints_graph(seg: xr.Dataset, target: crfints.CubeTarget, variables: tuple[str, ...]) -> da.Array:
-    """One task per chunk: write its blocks of every variable; returns (chunks, 1, variables + 1) of
-    partial DATASUMs and the chunk's outlier count."""
+    """One task per chunk: write its blocks of every variable; returns (chunks, 1, variables + 2) of
+    partial DATASUMs, the chunk's finite SCI values and its outlier count."""
     arrays = [seg[v].data for v in variables]
     counts = seg[names.N_OUTLIERS].data[:, None, None]
     nblocks = len(arrays[0].chunks[0])
@@ -75,43 +89,85 @@ def _crfints_graph(seg: xr.Dataset, target: crfints.CubeTarget, variables: tuple
         target=target,
         variables=variables,
         dtype=np.uint64,
-        chunks=((1,) * nblocks, (1,), (len(variables) + 1,)),
+        chunks=((1,) * nblocks, (1,), (len(variables) + 2,)),
     )
 
 
-def write_crfints(flagged: xr.Dataset, asn: Association, output_dir: Path) -> tuple[list[Path], np.ndarray]:
+def write_crfints(
+    flagged: xr.Dataset,
+    asn: Association,
+    output_dir: Path,
+    *,
+    keep: Collection[str] = (),
+    counts: bool = True,
+    on_sealed: Callable[[Path], None] | None = None,
+) -> tuple[list[Path], np.ndarray | None]:
     """Write one crfints per segment of an outlier-flagged exposure Dataset (all segments in one graph).
+
+    Each crfints is sealed and renamed into place as soon as its own chunks are written, so a failure in
+    a later segment leaves the earlier ones complete.
+
+    Parameters
+    ----------
+    flagged : xarray.Dataset
+        :func:`tso3x.detect_outliers` output (lazy).
+    asn : Association
+    output_dir : Path
+        Products folder (files are built in its ``.tso3x-tmp``).
+    keep : collection of str
+        Names of crfints that are already complete and are not rewritten.
+    counts : bool
+        Also compute the outliers flagged in each integration (in the same pass).
+    on_sealed : callable, optional
+        Called with the path of each crfints as soon as it is complete.
 
     Returns
     -------
     paths : list of Path
-        The crfints, in segment order.
-    counts : ndarray
-        Pixels flagged as outliers in each integration of the exposure.
+        The crfints (kept ones included), in segment order.
+    counts : ndarray or None
+        Pixels flagged as outliers in each integration of the exposure (None unless ``counts``).
     """
     variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
     params = flagged.attrs.get("outlier_detection_parameters", "")
     history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
-    targets, graphs = [], []
+    paths, targets, groups, sources = [], [], [], []
     for src, segment in zip(flagged.attrs["segment_files"], segment_slices(flagged), strict=True):
         name = crfints.crfints_name(Path(src).name, asn.asn_id)
-        target = crfints.allocate(
-            src,
-            output_dir / TMP_DIR / name,
-            output_dir / name,
-            {v: flagged[v].dtype for v in variables},
-            crfints.primary_updates(name, asn.asn_pool, asn.table_name),
-            history,
-        )
-        targets.append(target)
-        graphs.append(_crfints_graph(flagged.isel({names.INTEGRATION: segment}), target, variables))
-    results, counts = compute(graphs, flagged[names.N_OUTLIERS].data, label="outlier_detection")
-    paths = []
-    for target, result in zip(targets, results, strict=True):
-        sums = {var: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, var in enumerate(variables)}
-        log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
-        paths.append(crfints.seal(target, sums))
-    return paths, counts
+        paths.append(output_dir / name)
+        seg = flagged.isel({names.INTEGRATION: segment})
+        target, group = None, []
+        if name not in keep:
+            target = crfints.allocate(
+                src,
+                output_dir / TMP_DIR / name,
+                output_dir / name,
+                {v: flagged[v].dtype for v in variables},
+                crfints.primary_updates(name, asn.asn_pool, asn.table_name),
+                history,
+            )
+            group.append(_crfints_graph(seg, target, variables))
+        if counts:
+            group.append(seg[names.N_OUTLIERS].data)
+        if group:
+            targets.append(target)
+            groups.append(group)
+            sources.append(src)
+    per_segment: list[np.ndarray | None] = [None] * len(groups)
+    for i, results in compute_each(groups, label="outlier_detection"):
+        target = targets[i]
+        if target is not None:
+            result = results[0]
+            sums = {var: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, var in enumerate(variables)}
+            log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
+            if not result[:, 0, -2].any():
+                log.warning("%s: every SCI value is NaN; its measurements will be NaN (white light 0)", sources[i])
+            path = crfints.seal(target, sums)
+            if on_sealed is not None:
+                on_sealed(path)
+        if counts:
+            per_segment[i] = results[-1]
+    return paths, np.concatenate(per_segment) if counts else None
 
 
 def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Dataset:
@@ -153,6 +209,7 @@ def run(
     bkg_order: int | None = None,
     min_wavelength: float | None = None,
     max_wavelength: float | None = None,
+    spec_bins: int | list[float] | None = None,
     pixel_replace: bool = False,
     algorithm: str = "mingrad",
     n_adjacent_cols: int = 3,
@@ -164,6 +221,7 @@ def run(
     threads_per_worker: int | None = None,
     memory_limit: str | None = None,
     quiet: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Run calwebb_tso3 on an association and return the paths of the products written.
 
@@ -187,6 +245,10 @@ def run(
         Spectroscopic extraction parameters, as jwst's ``extract_1d`` step (None: the reference file's value).
     min_wavelength, max_wavelength : float, optional
         White-light wavelength range [micron], as jwst's ``white_light`` step.
+    spec_bins : int or list of float, optional
+        Also write spectroscopic light curves, ``<product>_speclc.ecsv`` (and into the zarr store): a number
+        of equal-width bins over the white-light range, or bin edges [micron] (see :mod:`tso3x.io.speclc`).
+        Computed in the same pass as the x1dints. Ignored (with a warning) for imaging.
     pixel_replace : bool
         Run jwst's ``pixel_replace`` step (skipped by default, as jwst) on every spectroscopic segment before
         extraction; imaging data are never replaced (as calwebb_tso3).
@@ -207,6 +269,9 @@ def run(
         Size of the LocalCluster started when there is no client.
     quiet : bool
         No progress bars (and no dashboard link) on the terminal.
+    overwrite : bool
+        Recompute every product. By default a product that an earlier run into the same folder completed
+        with the same inputs and parameters, and that still matches its manifest, is kept.
 
     Returns
     -------
@@ -214,11 +279,17 @@ def run(
         The crfints (association order), then ``<product>_phot.ecsv`` for imaging exposures, or
         ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` for spectroscopy.
 
+    Also written: ``<product>_manifest.json`` (see :mod:`tso3x.manifest`); the folder is locked for the
+    run (:mod:`tso3x.lock`).
+
     Raises
     ------
     Tso3xInputError
-        For any bad input, before anything is written.
+        For any bad input, before anything is written (also when another run holds the folder).
+    Tso3xRunError
+        When writing fails (disk full, I/O error): complete products are kept, the manifest says failed.
     """
+    call = dict(locals())  # the parameters, for the manifest (first statement: nothing else defined yet)
     association = open_asn(asn)
     params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
     replace_params = PixelReplaceParameters.from_user(algorithm, n_adjacent_cols)
@@ -237,6 +308,8 @@ def run(
             moving_centroid=moving_centroid,
         )
         stage3 = Imaging(exposures, override_gain, phot_params)
+        if spec_bins is not None:
+            log.warning("spec_bins ignored: imaging exposures have no spectra")
     else:
         spec_params = dict(
             subtract_background=subtract_background,
@@ -249,7 +322,12 @@ def run(
             max_wavelength=max_wavelength,
         )
         stage3 = Spectroscopy(
-            exposures, spec_params, override_extract1d, override_apcorr, replace_params if pixel_replace else None
+            exposures,
+            spec_params,
+            override_extract1d,
+            override_apcorr,
+            replace_params if pixel_replace else None,
+            spec_bins=spec_bins,
         )
     stage3_names = stage3.names(association)
     inputs = set(association.members)
@@ -265,7 +343,7 @@ def run(
             raise Tso3xInputError(out_path, "product would overwrite an input file")
     if zarr is not None:
         zarr_store.check_store(zarr)
-    out = prepare_output_dir(output_dir)
+    out = check_output_dir(output_dir)
     cluster_options = dict(
         client=client,
         scheduler=scheduler,
@@ -274,21 +352,103 @@ def run(
         memory_limit=memory_limit,
         quiet=quiet,
     )
-    try:
-        with cluster(**cluster_options):
-            return _products(
-                exposures,
-                association,
-                out,
-                stage3,
-                params=params,
-                skip_outlier_detection=skip_outlier_detection,
-                chunk_mb=chunk_mb,
-                zarr=zarr,
-                zarr_cube=zarr_cube,
-            )
-    finally:
-        shutil.rmtree(out / TMP_DIR, ignore_errors=True)
+    references = {"override_gain": override_gain, "override_extract1d": override_extract1d}
+    references["override_apcorr"] = override_apcorr
+    with output_lock(out):
+        prepare_output_dir(out)
+        try:
+            try:
+                ledger = _ledger(out, association, stage3_names, call, references, overwrite)
+            except OSError as exc:
+                raise Tso3xRunError(out, f"cannot write the manifest ({exc.strerror or exc})") from exc
+            distributed_log = logging.getLogger("distributed")
+            level = distributed_log.level
+            try:
+                with cluster(**cluster_options):
+                    try:
+                        products = _products(
+                            exposures,
+                            association,
+                            out,
+                            stage3,
+                            params=params,
+                            skip_outlier_detection=skip_outlier_detection,
+                            chunk_mb=chunk_mb,
+                            zarr=zarr,
+                            zarr_cube=zarr_cube,
+                            ledger=ledger,
+                            reuse=not overwrite,
+                        )
+                    except KeyboardInterrupt:  # the cluster's shutdown logs the cancelled tasks as errors
+                        distributed_log.setLevel(logging.CRITICAL)
+                        raise
+            except BaseException as exc:
+                _failed(ledger, exc, out)
+                raise
+            finally:
+                distributed_log.setLevel(level)
+            if not ledger.finish("complete"):
+                raise Tso3xRunError(out, f"products complete but {ledger.path.name} could not be written")
+            return products
+        finally:
+            shutil.rmtree(out / TMP_DIR, ignore_errors=True)
+
+
+#: run() parameters that change how a run executes (or what else it writes), not its products
+EXECUTION_PARAMETERS = frozenset(
+    {"client", "scheduler", "workers", "threads_per_worker", "memory_limit", "quiet", "chunk_mb", "overwrite"}
+    | {"zarr", "zarr_cube"}
+)
+REFERENCE_PARAMETERS = ("override_gain", "override_extract1d", "override_apcorr")
+OUTLIER_PARAMETERS = ("rolling_window_width", "snr", "maskpt", "good_bits")
+
+
+def _json_safe(value):
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value if isinstance(value, str | int | float | bool | type(None) | list | tuple) else repr(value)
+
+
+def _ledger(
+    out: Path, asn: Association, stage3_names: list[str], call: dict, references: dict, overwrite: bool
+) -> Ledger:
+    """The run's manifest: inputs, parameters and the recipe of every product, written with status running."""
+    parameters = {k: _json_safe(v) for k, v in call.items() if k not in ("client", "asn", "output_dir")}
+    for key in REFERENCE_PARAMETERS:  # the same file named from another folder is the same parameter
+        if parameters[key] is not None and parameters[key] != "N/A":
+            parameters[key] = os.fspath(Path(parameters[key]).resolve())
+    refs = {Path(p).resolve(): role for role, p in references.items() if p is not None and str(p) != "N/A"}
+    inputs = {asn.path: "association", **{m: "segment" for m in asn.members}, **refs}
+    path = out / manifest_name(asn.product_name)
+    ledger = Ledger(path, out / TMP_DIR, asn.path, parameters, inputs, None if overwrite else read_manifest(path))
+    crf_params = {k: parameters[k] for k in OUTLIER_PARAMETERS}
+    crf_params.update(asn_id=asn.asn_id, asn_pool=asn.asn_pool, asn_table=asn.table_name)
+    if not call["skip_outlier_detection"]:
+        for member in asn.members:
+            ledger.expect(crfints.crfints_name(member.name, asn.asn_id), crf_params, [member])
+    stage3_params = {k: v for k, v in parameters.items() if k not in EXECUTION_PARAMETERS}
+    for name in stage3_names:
+        ledger.expect(name, stage3_params, [asn.path, *asn.members, *refs])
+    ledger.save()
+    return ledger
+
+
+def _failed(ledger: Ledger, exc: BaseException, out: Path) -> None:
+    """Mark the manifest failed; a write error (disk full, I/O) becomes a one-line Tso3xRunError."""
+    if isinstance(exc, KeyboardInterrupt):
+        reason = "interrupted"
+    elif isinstance(exc, OSError):
+        reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    ledger.finish("failed", reason)
+    if isinstance(exc, OSError):
+        done, total = ledger.complete()
+        raise Tso3xRunError(
+            out,
+            f"writing the products failed: {reason}; {done} of {total} products complete and kept, "
+            f"{ledger.path.name} marked failed",
+        ) from exc
 
 
 def _products(
@@ -302,6 +462,8 @@ def _products(
     chunk_mb: float,
     zarr: str | Path | None,
     zarr_cube: bool,
+    ledger: Ledger,
+    reuse: bool,
 ) -> list[Path]:
     """Flag, measure and write every product of a checked association (inside the run's dask cluster)."""
     products: list[Path] = []
@@ -313,8 +475,17 @@ def _products(
         if skip_outlier_detection:
             log.info("outlier detection skipped; no crfints written")
         else:
+            crf_names = [crfints.crfints_name(Path(f).name, association.asn_id) for f in ds.attrs["segment_files"]]
+            keep = {name for name in crf_names if reuse and ledger.reusable(name, out / name)}
             flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
-            crf, count = write_crfints(flagged, association, out)
+            crf, count = write_crfints(
+                flagged,
+                association,
+                out,
+                keep=keep,
+                counts=zarr is not None,
+                on_sealed=lambda path: ledger.done(path.name, path),
+            )
             products += crf
         counts.append(count)
         cubes.append(stage3.prepare(_flagged_cube(ds, crf, chunk_mb)))
@@ -325,11 +496,22 @@ def _products(
     store = None
     if zarr is not None:
 
-        def store(parts: list[xr.Dataset]):
+        def store(parts: list[xr.Dataset], extra: xr.Dataset | None = None):
             dataset = zarr_store.integration_dataset(parts, counts, cubes if zarr_cube else None)
+            if extra is not None:  # exposure-wide variables (spectroscopic light curves), not per detector
+                dataset = dataset.merge(extra, compat="no_conflicts", combine_attrs="override")
             return zarr_store.store_products(dataset, zarr)
 
-    products += stage3.write(cubes, association, out, segment_order, store)
+    stage3_names = stage3.names(association)
+    if reuse and zarr is None and all(ledger.reusable(name, out / name) for name in stage3_names):
+        products += [out / name for name in stage3_names]
+    else:
+        written = stage3.write(cubes, association, out, segment_order, store)
+        for path in written:
+            ledger.done(path.name, path)
+        for name in set(stage3_names) - {p.name for p in written}:
+            ledger.drop(name)  # NIS_SOSS: no spectra written
+        products += written
     if zarr is not None:
         products.append(Path(zarr))
     return products

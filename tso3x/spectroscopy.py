@@ -11,6 +11,7 @@ Python API: :func:`extract_1d` and :func:`white_light`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -25,9 +26,12 @@ from .execution import compute
 from .io import x1dints
 from .io.asn import Association
 from .io.extract1d_ref import read_extract1d_ref
+from .io.speclc import speclc_name, write_speclc
 from .io.whtlt import write_whtlt
+from .names import BINNED_FLUX, BINNED_FLUX_ERROR
+from .spectral_bins import bin_spectra, check_spec_bins  # noqa: F401 - check_spec_bins: used by stage3
 from .steps.extract import EXTRACT_PARAMETERS, extract_1d, setups
-from .steps.white_light import WHITE_LIGHT_PARAMETERS, assemble, flux_sums, lazy_sums, white_light
+from .steps.white_light import WHITE_LIGHT_PARAMETERS, assemble, flux_sums, lazy_sums, lazy_wavelength, white_light
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +73,10 @@ def _is_soss(ds: xr.Dataset) -> bool:
     return str(ds.attrs.get("EXP_TYPE", "")).upper() == "NIS_SOSS"
 
 
-def spectroscopy_names(asn: Association) -> list[str]:
-    """``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` of an association."""
-    return [f"{asn.product_name}_x1dints.fits", f"{asn.product_name}_whtlt.ecsv"]
+def spectroscopy_names(asn: Association, speclc: bool = False) -> list[str]:
+    """``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` of an association (and ``_speclc.ecsv``)."""
+    out = [f"{asn.product_name}_x1dints.fits", f"{asn.product_name}_whtlt.ecsv"]
+    return out + [speclc_name(asn.product_name)] if speclc else out
 
 
 def check_spectroscopy_inputs(
@@ -106,7 +111,7 @@ def store_part(spectra: xr.Dataset, min_wavelength=None, max_wavelength=None) ->
     lo = -1.0 if min_wavelength is None else float(min_wavelength)
     hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
     flux = spectra["FLUX"].data.rechunk({1: -1})
-    wave = da.asarray(spectra[names.WAVELENGTH].values).rechunk(flux.chunks)
+    wave = lazy_wavelength(spectra).rechunk(flux.chunks)
     sums = da.map_blocks(flux_sums, flux, wave, lo, hi, drop_axis=1, dtype=np.float64)
     attrs = {"units": spectra["FLUX"].attrs.get("units", ""), "long_name": "sum of FLUX over the white-light range"}
     out = spectra.assign(whitelight_flux=((names.INTEGRATION,), sums, attrs))
@@ -122,9 +127,10 @@ def write_spectroscopy_products(
     override_extract1d=None,
     override_apcorr=None,
     store=None,
+    spec_bins=None,
     **params,
 ) -> list[Path]:
-    """Extract every exposure, write ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``.
+    """Extract every exposure, write ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` (and the speclc).
 
     Parameters
     ----------
@@ -139,6 +145,9 @@ def write_spectroscopy_products(
     store : callable, optional
         Given the per-exposure integration Datasets (spectra and ``whitelight_flux``), returns a lazy store
         write computed in the same pass and a function finishing it (see :class:`tso3x.stage3.StorePlan`).
+    spec_bins : int or tuple of float, optional
+        Also write ``<product>_speclc.ecsv`` (equal-width bins over the white-light range, or edges [micron]),
+        summed in the same pass; stored in the zarr store too.
     **params
         :data:`SPECTROSCOPY_PARAMETERS`.
 
@@ -152,13 +161,20 @@ def write_spectroscopy_products(
         log.warning(SOSS_WARNING)
         return []
     spectra = [extract_1d(ds, override_extract1d, override_apcorr=override_apcorr, **ext) for ds in flagged]
-    names = spectroscopy_names(asn)
+    names = spectroscopy_names(asn, speclc=spec_bins is not None)
     ref = None if override_extract1d is None or str(override_extract1d) == "N/A" else override_extract1d
     target, datasums = x1dints.allocate(spectra, Path(output_dir) / names[0], tmp_dir, asn, ref)
     entries, sums = lazy_sums(spectra, asn=asn, **wl)
-    store_write, store_finish = store([store_part(sp, **wl) for sp in spectra]) if store else (None, None)
+    binned = None
+    if spec_bins is not None:
+        lo, hi = wl.get("min_wavelength"), wl.get("max_wavelength")
+        binned = bin_spectra(spectra, spec_bins, min_wavelength=lo, max_wavelength=hi)
+    parts = [store_part(sp, **wl) for sp in spectra]
+    store_write, store_finish = (store(parts) if binned is None else store(parts, binned)) if store else (None, None)
+    lcs = [] if binned is None else [binned[BINNED_FLUX].data, binned[BINNED_FLUX_ERROR].data]
     # one pass over the integrations: every extracted chunk is written to the x1dints (and store) and summed
-    datasums, sums, _ = compute(datasums, sums, store_write, label="extract_1d")
+    # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
+    datasums, sums, lcs, _ = compute(datasums, sums, lcs, store_write, label="extract_1d")
     if store_finish is not None:
         store_finish()
     curve = assemble(entries, list(sums), spectra[0].attrs)
@@ -166,4 +182,10 @@ def write_spectroscopy_products(
     x1d = x1dints.seal(target, list(datasums))
     final = Path(output_dir) / names[1]
     os.replace(wl_tmp, final)
-    return [x1d, final]
+    written = [x1d, final]
+    if binned is not None:
+        binned = binned.copy(data={BINNED_FLUX: lcs[0], BINNED_FLUX_ERROR: lcs[1]})
+        lc_tmp = write_speclc(binned, Path(tmp_dir) / names[2], meta=json.loads(curve.attrs["meta"]))
+        written.append(Path(output_dir) / names[2])
+        os.replace(lc_tmp, written[-1])
+    return written

@@ -26,8 +26,9 @@ from .io.asn import Association
 
 log = logging.getLogger(__name__)
 
-#: Given the per-exposure integration Datasets, returns (lazy store write or None, function finishing it).
-StorePlan = Callable[[list[xr.Dataset]], tuple[object, Callable[[], None]]]
+#: Given the per-exposure integration Datasets (and optionally an exposure-wide Dataset merged as is, e.g. the
+#: spectroscopic light curves), returns (lazy store write or None, function finishing it).
+StorePlan = Callable[..., tuple[object, Callable[[], None]]]
 
 
 def phot_name(asn: Association) -> str:
@@ -92,11 +93,13 @@ class Spectroscopy:
     override_extract1d: str | Path | None = None
     override_apcorr: str | Path | None = None
     replace: object | None = None  #: PixelReplaceParameters when pixel_replace runs
+    spec_bins: object | None = None  #: number of bins or edges [micron] of the speclc (None: no speclc)
 
     def __post_init__(self) -> None:
-        from .spectroscopy import check_spectroscopy_inputs
+        from .spectroscopy import check_spec_bins, check_spectroscopy_inputs
         from .steps.pixel_replace import check_pixel_replace
 
+        self.spec_bins = check_spec_bins(self.spec_bins)
         check_spectroscopy_inputs(
             self.exposures,
             override_extract1d=self.override_extract1d,
@@ -109,7 +112,7 @@ class Spectroscopy:
     def names(self, asn: Association) -> list[str]:
         from .spectroscopy import spectroscopy_names
 
-        return spectroscopy_names(asn)
+        return spectroscopy_names(asn, speclc=self.spec_bins is not None)
 
     def prepare(self, cube: xr.Dataset) -> xr.Dataset:
         if self.replace is None:
@@ -132,5 +135,6 @@ class Spectroscopy:
             override_extract1d=self.override_extract1d,
             override_apcorr=self.override_apcorr,
             store=store,
+            spec_bins=self.spec_bins,
             **self.params,
         )

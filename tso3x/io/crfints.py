@@ -10,6 +10,7 @@ temporary name and renamed into place only when complete.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import os
 import re
 import warnings
@@ -157,8 +158,15 @@ def disk_words(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32).view(np.uint32)
 
 
+#: Tests only: a write into a crfints whose name contains this variable's value fails as on a full disk.
+FAULT_ENV = "TSO3X_TEST_FAIL_WRITE"
+
+
 def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarray) -> int:
     """Write planes ``first_plane …`` of one variable; returns the block's partial DATASUM."""
+    fault = os.environ.get(FAULT_ENV)
+    if fault and fault in os.path.basename(target.final_path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target.tmp_path)
     words = disk_words(block)
     fd = os.open(target.tmp_path, os.O_WRONLY)
     try:

@@ -180,9 +180,22 @@ def extract_parameters(
             aper.get("smoothing_length", 0) if smoothing_length is None else smoothing_length
         )
         _check(p, ref_path)
+        _warn_off_frame(p, shape, ref_path)
         return p
     what = f"spectral order {sp_order} of " if partial else ""
     raise Tso3xInputError(ref_path, f"no extraction aperture for {what}{slitname!r} in the extract1d reference file")
+
+
+def _warn_off_frame(p: dict, shape: tuple[int, int], path) -> None:
+    """jwst extracts an aperture reaching beyond the frame from the pixels inside it; say so."""
+    ny, nx = shape
+    edges = (("xstart", nx), ("xstop", nx), ("ystart", ny), ("ystop", ny))
+    outside = [k for k, size in edges if not -0.5 <= p[k] <= size - 0.5]
+    if outside and p["src_coeff"] is None:
+        limits = ", ".join(f"{k}={p[k]}" for k in outside)
+        log.warning(
+            "%s: aperture partly off the %dx%d frame (%s); only pixels inside it are used", path, ny, nx, limits
+        )
 
 
 def _check(p: dict, path) -> None:

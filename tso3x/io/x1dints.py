@@ -141,7 +141,7 @@ def table_datasums(target: tablefile.TableFileTarget, tables: list[SpecTable]) -
     for k, table in enumerate(tables):
         seg = table.spectra
         blocks = [seg[c].data[:, : table.length].rechunk({1: -1}) for c in SPEC_COLUMNS[1:]]
-        wavelength = np.asarray(seg[names.WAVELENGTH].values[0, : table.length], dtype=np.float64)
+        wavelength = np.asarray(seg[names.WAVELENGTH][0, : table.length].values, dtype=np.float64)
         out.append(
             da.map_blocks(
                 _write_rows,

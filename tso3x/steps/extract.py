@@ -268,7 +268,7 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, override_apcorr=None, **
         blocks.append(block)
         wl = np.full(length, np.nan)
         wl[:nvalid] = setup.wavelength
-        waves.append(np.broadcast_to(wl, (n, length)))
+        waves.append(da.broadcast_to(wl, (n, length)))  # one row per segment: never materialised whole
         nalong.append(np.full(n, nvalid, dtype=np.uint32))
     data = da.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
     units = column_units(segs[0])
@@ -281,7 +281,7 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, override_apcorr=None, **
         coords={
             names.INTEGRATION: ds[names.INTEGRATION].values,
             **{c: ds[c] for c in ds.coords if c != names.INTEGRATION and ds[c].dims == (names.INTEGRATION,)},
-            names.WAVELENGTH: (dims, np.concatenate(waves), {"units": "um"}),
+            names.WAVELENGTH: (dims, da.concatenate(waves).rechunk((data.chunks[0], -1)), {"units": "um"}),
         },
     )
     out["N_ALONGDISP"] = ((names.INTEGRATION,), np.concatenate(nalong))

@@ -54,6 +54,20 @@ def flux_sums(flux: np.ndarray, wavelength: np.ndarray, lo: float, hi: float) ->
     return np.nansum(np.where(mask, np.asarray(flux, dtype=np.float64), np.nan), axis=1)
 
 
+def lazy_wavelength(spectra: xr.Dataset) -> da.Array:
+    """The (integration, pixel) ``wavelength`` of spectra as a dask array built from one row per segment
+    (constant within a segment), so graphs do not carry the whole array."""
+    from ..dataset import segment_slices
+
+    wave = spectra[names.WAVELENGTH]
+    rows = [np.asarray(wave[sl.start].values) for sl in segment_slices(spectra)]
+    parts = [
+        da.broadcast_to(row, (sl.stop - sl.start, row.size))
+        for row, sl in zip(rows, segment_slices(spectra), strict=True)
+    ]
+    return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+
+
 def _range(min_wavelength, max_wavelength) -> tuple[float, float]:
     lo = -1.0 if min_wavelength is None else float(min_wavelength)
     hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
@@ -78,7 +92,7 @@ def lazy_sums(spectra: list[xr.Dataset], min_wavelength=None, max_wavelength=Non
     for ds, keywords, sl in ordered_segments(spectra, asn):
         seg = ds.isel({names.INTEGRATION: sl})
         flux = da.asarray(seg["FLUX"].data).rechunk({1: -1})
-        wave = da.asarray(seg[names.WAVELENGTH].data).rechunk(flux.chunks)
+        wave = lazy_wavelength(seg).rechunk(flux.chunks)
         sums.append(da.map_blocks(flux_sums, flux, wave, lo, hi, drop_axis=1, dtype=np.float64))
         entries.append(
             (
