@@ -46,6 +46,16 @@ INT_TIMES_COORDS: dict[str, str] = {
     "int_end_BJD_TDB": "bjd_tdb_end",
 }
 
+#: x1dints per-row time columns (EXTRACT1D tables) → the integration coordinates they hold (days)
+X1D_TIME_COLUMNS: dict[str, str] = {
+    "MJD-BEG": "mjd_utc_start",
+    "MJD-AVG": "mjd_utc_mid",
+    "MJD-END": "mjd_utc_end",
+    "TDB-BEG": "bjd_tdb_start",
+    "TDB-MID": "bjd_tdb_mid",
+    "TDB-END": "bjd_tdb_end",
+}
+
 # Per-integration outputs of outlier detection
 N_OUTLIERS = "n_outliers"  #: pixels newly flagged as outliers in each integration
 

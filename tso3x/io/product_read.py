@@ -20,14 +20,7 @@ from .. import names
 log = logging.getLogger(__name__)
 
 #: x1dints per-row time columns → integration coordinates (days)
-TIME_COLUMNS = {
-    "MJD-BEG": "mjd_utc_start",
-    "MJD-AVG": "mjd_utc_mid",
-    "MJD-END": "mjd_utc_end",
-    "TDB-BEG": "bjd_tdb_start",
-    "TDB-MID": "bjd_tdb_mid",
-    "TDB-END": "bjd_tdb_end",
-}
+TIME_COLUMNS = names.X1D_TIME_COLUMNS
 #: Rows of one EXTRACT1D table per dask chunk of a lazily read vector column.
 ROWS_PER_CHUNK = 256
 

@@ -31,14 +31,7 @@ from .fitsfile import find_hdu, read_layout, read_table
 
 log = logging.getLogger(__name__)
 
-TIME_COLUMNS = {
-    "MJD-BEG": "mjd_utc_start",
-    "MJD-AVG": "mjd_utc_mid",
-    "MJD-END": "mjd_utc_end",
-    "TDB-BEG": "bjd_tdb_start",
-    "TDB-MID": "bjd_tdb_mid",
-    "TDB-END": "bjd_tdb_end",
-}
+TIME_COLUMNS = names.X1D_TIME_COLUMNS
 #: Header keyword → TSOSpecModel attribute for the EXTRACT1D extensions.
 SPEC_ATTRIBUTES = {
     "SLTNAME": "name",

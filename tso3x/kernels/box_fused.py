@@ -15,6 +15,8 @@ import math
 import numba
 import numpy as np
 
+from .extract import RAW_FIELDS
+
 #: Background fits this kernel handles: ``None`` or ``("poly", order)`` with these orders.
 FUSED_ORDERS = (0, 1)
 
@@ -133,20 +135,6 @@ def _fused(sci, err, dq, vp, vr, vf, profile, bg_mask, yv, use_bg, order, dnu, o
                 out[i, 0, d] = np.nan
 
 
-#: Order of the fields in the kernel's output block (matching :data:`tso3x.kernels.extract.RAW_FIELDS`).
-_FIELDS = (
-    "sum",
-    "var_poisson",
-    "var_rnoise",
-    "var_flat",
-    "background",
-    "bkg_var_poisson",
-    "bkg_var_rnoise",
-    "bkg_var_flat",
-    "npixels",
-)
-
-
 def extract_block_fused(
     sci: np.ndarray,
     err: np.ndarray,
@@ -185,7 +173,7 @@ def extract_block_fused(
     if bg_profile is not None and bkg_order not in FUSED_ORDERS:
         raise ValueError(f"the fused kernel fits background orders {FUSED_ORDERS}, not {bkg_order}")
     n, ncross, ndisp = sci.shape
-    out = np.empty((n, len(_FIELDS), ndisp))
+    out = np.empty((n, len(RAW_FIELDS), ndisp))
     use_bg = bg_profile is not None
     bg_mask = (bg_profile != 0) if use_bg else np.zeros((ncross, ndisp), dtype=np.bool_)
     _fused(
@@ -203,4 +191,4 @@ def extract_block_fused(
         np.uint32(do_not_use),
         out,
     )
-    return {name: out[:, k, :] for k, name in enumerate(_FIELDS)}
+    return {name: out[:, k, :] for k, name in enumerate(RAW_FIELDS)}
