@@ -53,6 +53,25 @@ def test_rolling_median_equals_reference_with_nans(w, n):
         np.testing.assert_array_equal(k.rolling_median(x[lo:hi], lo, starts[a:b], w), ref[a:b])
 
 
+@pytest.mark.parametrize("w", [1, 2, 3, 4, 24, 25, 30])
+@pytest.mark.parametrize("tile", [1, 7, 256])
+def test_moving_median_equals_numpy_median_of_every_window(w, tile):
+    """The sorted-window kernel against np.median window by window: ties, ±inf, NaN runs, a pixel count
+    that is not a multiple of the tile, windows whose NaN leaves again."""
+    rng = np.random.default_rng(w * 10 + tile)
+    x = rng.normal(size=(45, 3, 7)).astype(np.float32)
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[:, 0, 1] = np.round(2 * x[:, 0, 1])  # many ties
+    x[:, 0, 2] = 1.5  # constant
+    x[3, 1, 1], x[9, 1, 1], x[11, 1, 2] = np.inf, -np.inf, np.inf
+    x[20:23, 2, 3] = np.nan
+    windows = np.lib.stride_tricks.sliding_window_view(x, w, axis=0)
+    ref = np.median(windows.astype(np.float64), axis=-1).astype(np.float32)
+    got = k.moving_median(x, w, tile=tile)
+    assert got.dtype == np.float32 and got.shape == (45 - w + 1, 3, 7)
+    np.testing.assert_array_equal(got, ref)
+
+
 def test_window_starts_rejects_full_median_cases():
     with pytest.raises(ValueError):
         k.window_starts(10, 10)

@@ -40,7 +40,7 @@ def _active_client():
 def default_workers() -> tuple[int, int]:
     """(workers, threads per worker) of the default LocalCluster: one worker using every core.
 
-    tso3x's kernels release the GIL (numpy, numba, bottleneck, file reads), so threads in one process
+    tso3x's kernels release the GIL (numpy, numba, file reads), so threads in one process
     share chunks without copies; ``--workers`` spreads them over processes instead.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -7,7 +7,6 @@ bit, but work on any contiguous block of integrations of a segment so that dask 
 
 from __future__ import annotations
 
-import bottleneck as bn
 import numba
 import numpy as np
 
@@ -83,6 +82,95 @@ def window_starts(n: int, width: int) -> np.ndarray:
     return np.clip(np.arange(n, dtype=np.int64) - width // 2, 0, n - width)
 
 
+@numba.njit(nogil=True, cache=True)
+def _sorted_window_medians(values, width, out, tile):  # pragma: no cover - numba
+    # For a tile of pixels, keep each pixel's window sorted along axis 0 of ``buf`` (NaN held as +inf and
+    # counted apart). Each step removes the leaving sample and inserts the arriving one in one branch-free
+    # pass over the window, the same operations for every pixel, so the pixel loop vectorises:
+    #   t[k] = s[k] if s[k] < leaving else s[k + 1]          (remove one copy of ``leaving``)
+    #   s'[k] = min(t[k], max(t[k - 1], arriving))           (insert ``arriving``)
+    n, npix = values.shape
+    half = width // 2
+    odd = width % 2 == 1
+    inf = np.float32(np.inf)
+    nan = np.float32(np.nan)
+    buf = np.empty((width, tile), np.float32)
+    carry = np.empty(tile, np.float32)
+    leaving = np.empty(tile, np.float32)
+    arriving = np.empty(tile, np.float32)
+    nans = np.empty(tile, np.int64)
+    for p0 in range(0, npix, tile):
+        q = min(tile, npix - p0)
+        nans[:q] = 0
+        for k in range(width):
+            for i in range(q):
+                v = values[k, p0 + i]
+                if v != v:
+                    nans[i] += 1
+                    v = inf
+                buf[k, i] = v
+        for i in range(q):  # insertion sort of each pixel's first window
+            for k in range(1, width):
+                v = buf[k, i]
+                j = k - 1
+                while j >= 0 and buf[j, i] > v:
+                    buf[j + 1, i] = buf[j, i]
+                    j -= 1
+                buf[j + 1, i] = v
+        for t in range(width - 1, n):
+            if t >= width:
+                for i in range(q):
+                    a = values[t - width, p0 + i]
+                    b = values[t, p0 + i]
+                    nans[i] += (b != b) - (a != a)
+                    leaving[i] = inf if a != a else a
+                    arriving[i] = inf if b != b else b
+                    carry[i] = -inf
+                for k in range(width):
+                    row = buf[k]
+                    for i in range(q):
+                        s = row[i]
+                        nxt = buf[k + 1, i] if k + 1 < width else inf
+                        tk = s if s < leaving[i] else nxt
+                        c = carry[i] if carry[i] > arriving[i] else arriving[i]
+                        carry[i] = tk
+                        row[i] = tk if tk < c else c
+            r = t - width + 1
+            for i in range(q):
+                if nans[i]:
+                    out[r, p0 + i] = nan
+                elif odd:
+                    out[r, p0 + i] = buf[half, i]
+                else:  # np.median: the mean of the middle two, in float64, as one float32 rounding
+                    out[r, p0 + i] = np.float32((np.float64(buf[half - 1, i]) + np.float64(buf[half, i])) * 0.5)
+
+
+def moving_median(values: np.ndarray, width: int, tile: int = 256) -> np.ndarray:
+    """Median of every window of ``width`` consecutive planes along axis 0, NaN if the window has a NaN.
+
+    Parameters
+    ----------
+    values : ndarray of float32, shape (n, ...)
+    width : int
+        Window length, ``1 <= width <= n``.
+    tile : int
+        Pixels processed together (their windows stay in the CPU cache).
+
+    Returns
+    -------
+    ndarray of float32, shape (n - width + 1, ...)
+        Row ``j`` is the median of planes ``j .. j + width - 1`` (``np.median`` semantics: the middle value,
+        or the mean of the middle two for an even width); ±inf sort as values.
+    """
+    n = values.shape[0]
+    if not 1 <= width <= n:
+        raise ValueError(f"window {width} needs 1 <= width <= n={n}")
+    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(n, -1)
+    out = np.empty((n - width + 1, flat.shape[1]), np.float32)
+    _sorted_window_medians(flat, width, out, tile)
+    return out.reshape((n - width + 1, *values.shape[1:]))
+
+
 def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, width: int) -> np.ndarray:
     """NaN-propagating rolling median along axis 0 (``np.median`` semantics).
 
@@ -107,9 +195,9 @@ def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, widt
     lo, hi = int(starts.min()) - block_start, int(starts.max()) - block_start + width
     if lo < 0 or hi > block.shape[0]:
         raise ValueError("rolling windows reach outside the block")
-    moving = bn.move_median(block[lo:hi], width, axis=0, min_count=width)
-    # row j of ``moving`` holds the window that ends at row j, i.e. starts at lo + j - width + 1
-    rows = starts - block_start - lo + width - 1
+    moving = moving_median(block[lo:hi], width)
+    # row j of ``moving`` holds the window that starts at lo + j
+    rows = starts - block_start - lo
     if np.all(np.diff(rows) == 1):
         return moving[rows[0] : rows[-1] + 1]
     return moving[rows]
