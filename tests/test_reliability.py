@@ -128,7 +128,7 @@ def test_manifest_verify_and_reruns(small, tmp_path):
     assert m["parameters"]["rolling_window_width"] == 25
     assert sorted(m["products"]) == [p.name for p in products(out)] and len(m["products"]) == 5
     assert {v["role"] for v in m["inputs"].values()} == {"association", "segment", "override_extract1d"}
-    assert all(len(v["sha256"]) == 64 for v in [*m["inputs"].values(), *m["products"].values()])
+    assert all(len(v["xxh3_128"]) == 32 for v in [*m["inputs"].values(), *m["products"].values()])
     assert not (out / TMP).exists() and not (out / LOCK_NAME).exists()
     check = verify(out)
     assert check.returncode == 0 and check.stdout == "", check.stdout
@@ -173,6 +173,21 @@ def test_manifest_verify_and_reruns(small, tmp_path):
     assert forced.returncode == 0 and all(inodes(out)[n] != before[n] for n in before)
     assert verify(out).returncode == 0
 
+    # a manifest of an earlier tso3x version (SHA-256 hashes): verify says so; a rerun recomputes everything
+    path = next(out.glob("*_manifest.json"))
+    old_manifest = manifest(out)
+    old_manifest["manifest_version"] = 1
+    for entry in [*old_manifest["inputs"].values(), *old_manifest["products"].values()]:
+        entry["sha256"] = "0" * 64
+        del entry["xxh3_128"]
+    path.write_text(json.dumps(old_manifest))
+    check = verify(out)
+    assert check.returncode == 1 and "manifest version 1" in check.stdout
+    before = inodes(out)
+    again = run(small, out, "--min-wavelength", "3.0")
+    assert again.returncode == 0 and all(inodes(out)[n] != before[n] for n in before if n != path.name)
+    assert verify(out).returncode == 0
+
 
 def test_verify_without_manifest_is_bad_input(tmp_path):
     proc = verify(tmp_path)
@@ -196,7 +211,7 @@ def test_disk_full_during_segment_3_keeps_complete_products(small, tmp_path):
     assert not (out / TMP).exists() and not (out / LOCK_NAME).exists()
     m = manifest(out)
     assert m["status"] == "failed" and "No space left on device" in m["reason"]
-    assert sum(1 for v in m["products"].values() if v["sha256"]) == 2
+    assert sum(1 for v in m["products"].values() if v["xxh3_128"]) == 2
     check = verify(out)
     assert check.returncode == 1 and "run failed" in check.stdout and "seg003" in check.stdout
 

@@ -1,13 +1,12 @@
 """``tso3x verify OUTPUT_DIR``: check every product against its run manifest and its FITS checksums.
 
 Each ``*_manifest.json`` of the folder is read; every product it lists must exist with the recorded size
-and SHA-256, and a FITS product must also pass its CHECKSUM/DATASUM test (every HDU sums to −0, DATASUM
+and hash (XXH3-128), and a FITS product must also pass its CHECKSUM/DATASUM test (every HDU sums to −0, DATASUM
 matches the data). A manifest whose run did not complete is itself a problem.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 from .errors import Tso3xInputError
 from .io import checksum
 from .io.fitsfile import read_layout
-from .manifest import _READ_BYTES, MANIFEST_SUFFIX, read_manifest, sha256_file
+from .manifest import _READ_BYTES, HASH, MANIFEST_SUFFIX, MANIFEST_VERSION, hash_file, new_digest, read_manifest
 
 _ALL_ONES = 0xFFFFFFFF
 
@@ -47,13 +46,13 @@ def _region_sum(f, offset: int, size: int, digest) -> int:
 
 
 def fits_problems(path: str | os.PathLike) -> tuple[list[str], str]:
-    """CHECKSUM/DATASUM problems of a FITS file (``<file>[<HDU>]: <problem>``, one pass) and its SHA-256."""
+    """CHECKSUM/DATASUM problems of a FITS file (``<file>[<HDU>]: <problem>``, one pass) and its manifest hash."""
     try:
         layout = read_layout(path)
     except Tso3xInputError as exc:
-        return [f"{path}: {exc.problem}"], sha256_file(path)
+        return [f"{path}: {exc.problem}"], hash_file(path)
     problems: list[str] = []
-    digest = hashlib.sha256()
+    digest = new_digest()
     with open(path, "rb") as f:
         for hdu in layout:
             where = f"{path}[{hdu.name if hdu.index else 'PRIMARY'}]"
@@ -81,13 +80,17 @@ def verify_manifest(manifest_path: Path) -> Report:
     if manifest is None:
         report.problems.append(f"{manifest_path}: unreadable manifest")
         return report
+    if manifest.get("manifest_version") != MANIFEST_VERSION:
+        version = manifest.get("manifest_version")
+        report.problems.append(f"{manifest_path}: manifest version {version}; rerun with this tso3x to verify")
+        return report
     if manifest.get("status") != "complete":
         reason = manifest.get("reason") or "it did not finish"
         report.problems.append(f"{manifest_path}: run {manifest.get('status')}: {reason}")
     for name, entry in manifest["products"].items():
         path = manifest_path.parent / name
         report.checked.append(path)
-        if not entry.get("sha256"):
+        if not entry.get(HASH):
             report.problems.append(f"{path}: missing (the run did not write it)")
             continue
         if not path.is_file():
@@ -100,9 +103,9 @@ def verify_manifest(manifest_path: Path) -> Report:
             problems, sha = fits_problems(path)
             report.problems += problems
         else:
-            sha = sha256_file(path)
-        if sha != entry["sha256"]:
-            report.problems.append(f"{path}: damaged (SHA-256 differs from the manifest)")
+            sha = hash_file(path)
+        if sha != entry[HASH]:
+            report.problems.append(f"{path}: damaged (hash differs from the manifest)")
     return report
 
 
