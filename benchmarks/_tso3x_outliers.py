@@ -8,7 +8,8 @@ import sys
 
 from tso3x.io.asn import open_asn
 from tso3x.io.calints import open_exposures
-from tso3x.pipeline import TMP_DIR, prepare_output_dir, write_crfints
+from tso3x.pipeline import TMP_DIR, prepare_output_dir
+from tso3x.steps.crfints_output import write_crfints
 from tso3x.steps.outliers import detect_outliers
 
 

@@ -104,7 +104,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         help="dask scheduler to run on (tcp://host:8786), or threads / synchronous (no cluster); "
         "default: a LocalCluster sized to this machine",
     )
-    ex.add_argument("--workers", type=int, help="LocalCluster worker processes (default 1, using every core)")
+    ex.add_argument(
+        "--workers", type=int, help="LocalCluster worker processes (default: one in-process worker, a thread per core)"
+    )
     ex.add_argument("--threads-per-worker", type=int, help="LocalCluster threads per worker")
     ex.add_argument("--memory-limit", help="LocalCluster memory limit per worker, e.g. 4GB (default: auto)")
     st = p.add_argument_group("integration store")

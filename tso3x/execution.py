@@ -18,7 +18,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 import dask
 
@@ -40,8 +41,10 @@ def _active_client():
 def default_workers() -> tuple[int, int]:
     """(workers, threads per worker) of the default LocalCluster: one worker using every core.
 
-    tso3x's kernels release the GIL (numpy, numba, file reads), so threads in one process
-    share chunks without copies; ``--workers`` spreads them over processes instead.
+    tso3x's kernels release the GIL (numpy, numba, file reads), so threads share chunks without copies.
+    That default worker runs inside the calling process (``processes=False``): no worker process to start
+    and import tso3x in, no results crossing processes (7 s of a 24 s run on the 2.8 GB benchmark
+    exposure). ``--workers N`` starts N worker processes instead.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return 1, max(1, cores)
@@ -66,8 +69,9 @@ def cluster(
         Address of a running scheduler (``tcp://host:8786``), or ``"threads"`` / ``"synchronous"`` for
         dask's local schedulers.
     workers, threads_per_worker : int, optional
-        Size of the LocalCluster started when there is no client, address or active client
-        (default: :func:`default_workers`).
+        Size of the LocalCluster started when there is no client, address or active client: ``workers``
+        worker processes, or by default one in-process worker with a thread per core
+        (:func:`default_workers`).
     memory_limit : str, optional
         Memory limit per worker of that LocalCluster (dask syntax: ``"4GB"``, ``"auto"``).
     quiet : bool
@@ -93,6 +97,7 @@ def cluster(
             local = stack.enter_context(
                 LocalCluster(
                     n_workers=workers or n,
+                    processes=bool(workers),
                     threads_per_worker=threads_per_worker or (threads if not workers else 1),
                     memory_limit=memory_limit or "auto",
                     dashboard_address=":0",
@@ -125,12 +130,7 @@ def compute(*collections, label: str = "computing") -> tuple:
     label : str
         The phase shown next to the bar.
     """
-    client = None
-    scheduler = dask.config.get("scheduler", None)
-    if scheduler is not None and not isinstance(scheduler, str):
-        client = scheduler
-    elif scheduler is None:
-        client = _active_client()
+    client = _run_client()
     if client is None:
         flat, structure = _flatten(collections)
         return _rebuild(_compute_flat(flat), structure)
@@ -167,20 +167,33 @@ def _compute_flat(flat: list, **kwargs) -> list:
     return out
 
 
+def _run_client():
+    """The distributed client the run's computations go to, or None on dask's local schedulers."""
+    scheduler = dask.config.get("scheduler", None)
+    if scheduler is not None and not isinstance(scheduler, str):
+        return scheduler
+    return _active_client() if scheduler is None else None
+
+
+def on_client() -> bool:
+    """Whether computations run on a distributed client, which finishes each group of
+    :func:`compute_each` as soon as it is done, so products can share one pass over the data."""
+    return _run_client() is not None
+
+
 def compute_each(items: list[list], label: str = "computing") -> Iterator[tuple[int, list]]:
     """Compute several groups of dask collections in one submission; yield ``(index, results)`` of each
     group as soon as all of its tasks are done (so its product can be finished while the others run).
 
-    A failing task raises its exception from the generator; groups finished before it were yielded. On
-    dask's local schedulers the groups are computed one after the other.
+    A failing task fails its groups only: the others still complete and are yielded (a crfints of an
+    earlier segment is finished even when a later one cannot be written), then the first failure is
+    raised from the generator. On dask's local schedulers the groups are computed one after the other
+    (tasks they share are computed again: see :func:`on_client`).
     """
-    scheduler = dask.config.get("scheduler", None)
-    client = scheduler if scheduler is not None and not isinstance(scheduler, str) else None
-    if client is None and scheduler is None:
-        client = _active_client()
-    if client is None:
+    client = _run_client()
+    if client is None or not any(items):
         for i, group in enumerate(items):
-            yield i, list(dask.compute(*group))
+            yield i, _compute_flat(group) if group else []
         return
     from distributed import as_completed, futures_of
 
@@ -201,19 +214,50 @@ def compute_each(items: list[list], label: str = "computing") -> Iterator[tuple[
     show = dask.config.get("tso3x.progress", False) and sys.stderr.isatty()
     for i, n in enumerate(left):
         if n == 0:
-            yield i, list(dask.compute(*persisted[i], scheduler=client))
-    done = 0
+            yield i, _compute_flat(persisted[i], scheduler=client)
+    done, failure = 0, None
     for future in as_completed(unique):
-        if future.status == "error":
-            future.result()  # raises the task's exception
         done += 1
         if show:
             _draw(label, done, len(unique), start, end="\n" if done == len(unique) else "")
+        if future.status == "error":
+            failure = failure or future  # its groups never complete; the others go on
+            continue
         for i in owner[future.key]:
             left[i] -= 1
             if left[i] == 0:
-                yield i, list(dask.compute(*persisted[i], scheduler=client))
+                yield i, _compute_flat(persisted[i], scheduler=client)
+    if failure is not None:
+        failure.result()  # raises the task's exception
     log.info("%s: %d tasks in %.1f s", label, len(unique), time.perf_counter() - start)
+
+
+class PendingGroups(Protocol):
+    """Products whose dask tasks come in groups, each finished (sealed, renamed) as soon as it is done."""
+
+    groups: list[list]
+
+    def finish(self, i: int, results: list) -> None: ...
+
+
+def compute_alongside(main: list | tuple, pending: Sequence[PendingGroups] = (), label: str = "computing") -> tuple:
+    """Compute ``main`` (dask collections, possibly in nested lists) in one submission with the groups of
+    other products, finishing each of those as soon as its tasks are done; returns ``main``'s results.
+
+    Tasks shared between them (the flagged chunks that both the crfints writes and the extraction read) run
+    once: this is how an exposure is flagged, written and measured in a single pass.
+    """
+    flat, structure = _flatten(main)
+    owners = [(p, j) for p in pending for j in range(len(p.groups))]
+    groups = [p.groups[j] for p, j in owners] + [flat]
+    main_results: list = []
+    for i, results in compute_each(groups, label=label):
+        if i < len(owners):
+            owner, j = owners[i]
+            owner.finish(j, results)
+        else:
+            main_results = results
+    return _rebuild(main_results, structure)
 
 
 def _flatten(items) -> tuple[list, object]:

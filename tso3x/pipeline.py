@@ -5,23 +5,21 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Callable, Collection
 from pathlib import Path
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
-from . import __version__, names
-from .dataset import segment_slices
+from . import names
 from .errors import Tso3xInputError, Tso3xRunError
-from .execution import cluster, compute_each
-from .io import checksum, crfints, zarr_store
+from .execution import cluster, compute_alongside, on_client
+from .io import crfints, zarr_store
 from .io.asn import Association, open_asn
 from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_exposures, open_segment
 from .lock import output_lock
 from .manifest import Ledger, manifest_name, read_manifest
 from .stage3 import Imaging, Spectroscopy
+from .steps.crfints_output import plan_crfints, write_crfints  # noqa: F401 - write_crfints: API
 from .steps.outliers import OutlierParameters, detect_outliers
 from .steps.pixel_replace import PixelReplaceParameters
 
@@ -67,107 +65,6 @@ def _check_reference_files(**overrides: str | Path | None) -> None:
             continue
         if not Path(path).is_file():
             raise Tso3xInputError(path, f"{option} file not found")
-
-
-def _write_chunk(*blocks, target: crfints.CubeTarget, variables: tuple[str, ...], block_info=None):
-    first = block_info[0]["array-location"][0][0]
-    sums = [crfints.write_block(target, var, first, blk) for var, blk in zip(variables, blocks, strict=False)]
-    finite = int(np.isfinite(blocks[variables.index(names.SCI)]).sum()) if names.SCI in variables else 1
-    return np.array([[[*sums, finite, int(blocks[-1].sum())]]], dtype=np.uint64)
-
-
-def _crfints_graph(seg: xr.Dataset, target: crfints.CubeTarget, variables: tuple[str, ...]) -> da.Array:
-    """One task per chunk: write its blocks of every variable; returns (chunks, 1, variables + 2) of
-    partial DATASUMs, the chunk's finite SCI values and its outlier count."""
-    arrays = [seg[v].data for v in variables]
-    counts = seg[names.N_OUTLIERS].data[:, None, None]
-    nblocks = len(arrays[0].chunks[0])
-    return da.map_blocks(
-        _write_chunk,
-        *arrays,
-        counts,
-        target=target,
-        variables=variables,
-        dtype=np.uint64,
-        chunks=((1,) * nblocks, (1,), (len(variables) + 2,)),
-    )
-
-
-def write_crfints(
-    flagged: xr.Dataset,
-    asn: Association,
-    output_dir: Path,
-    *,
-    keep: Collection[str] = (),
-    counts: bool = True,
-    on_sealed: Callable[[Path], None] | None = None,
-) -> tuple[list[Path], np.ndarray | None]:
-    """Write one crfints per segment of an outlier-flagged exposure Dataset (all segments in one graph).
-
-    Each crfints is sealed and renamed into place as soon as its own chunks are written, so a failure in
-    a later segment leaves the earlier ones complete.
-
-    Parameters
-    ----------
-    flagged : xarray.Dataset
-        :func:`tso3x.detect_outliers` output (lazy).
-    asn : Association
-    output_dir : Path
-        Products folder (files are built in its ``.tso3x-tmp``).
-    keep : collection of str
-        Names of crfints that are already complete and are not rewritten.
-    counts : bool
-        Also compute the outliers flagged in each integration (in the same pass).
-    on_sealed : callable, optional
-        Called with the path of each crfints as soon as it is complete.
-
-    Returns
-    -------
-    paths : list of Path
-        The crfints (kept ones included), in segment order.
-    counts : ndarray or None
-        Pixels flagged as outliers in each integration of the exposure (None unless ``counts``).
-    """
-    variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
-    params = flagged.attrs.get("outlier_detection_parameters", "")
-    history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
-    paths, targets, groups, sources = [], [], [], []
-    for src, segment in zip(flagged.attrs["segment_files"], segment_slices(flagged), strict=True):
-        name = crfints.crfints_name(Path(src).name, asn.asn_id)
-        paths.append(output_dir / name)
-        seg = flagged.isel({names.INTEGRATION: segment})
-        target, group = None, []
-        if name not in keep:
-            target = crfints.allocate(
-                src,
-                output_dir / TMP_DIR / name,
-                output_dir / name,
-                {v: flagged[v].dtype for v in variables},
-                crfints.primary_updates(name, asn.asn_pool, asn.table_name),
-                history,
-            )
-            group.append(_crfints_graph(seg, target, variables))
-        if counts:
-            group.append(seg[names.N_OUTLIERS].data)
-        if group:
-            targets.append(target)
-            groups.append(group)
-            sources.append(src)
-    per_segment: list[np.ndarray | None] = [None] * len(groups)
-    for i, results in compute_each(groups, label="outlier_detection"):
-        target = targets[i]
-        if target is not None:
-            result = results[0]
-            sums = {var: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, var in enumerate(variables)}
-            log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
-            if not result[:, 0, -2].any():
-                log.warning("%s: every SCI value is NaN; its measurements will be NaN (white light 0)", sources[i])
-            path = crfints.seal(target, sums)
-            if on_sealed is not None:
-                on_sealed(path)
-        if counts:
-            per_segment[i] = results[-1]
-    return paths, np.concatenate(per_segment) if counts else None
 
 
 def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Dataset:
@@ -469,16 +366,18 @@ def _products(
     products: list[Path] = []
     cubes: list[xr.Dataset] = []
     counts: list[np.ndarray | None] = []
+    pending = []  # crfints computed in the same pass as the measurements
     for ds in exposures:
         crf: list[Path] = []
         count = None
+        cube = ds
         if skip_outlier_detection:
             log.info("outlier detection skipped; no crfints written")
         else:
             crf_names = [crfints.crfints_name(Path(f).name, association.asn_id) for f in ds.attrs["segment_files"]]
             keep = {name for name in crf_names if reuse and ledger.reusable(name, out / name)}
             flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
-            crf, count = write_crfints(
+            plan = plan_crfints(
                 flagged,
                 association,
                 out,
@@ -486,9 +385,21 @@ def _products(
                 counts=zarr is not None,
                 on_sealed=lambda path: ledger.done(path.name, path),
             )
+            crf = plan.paths
+            if not keep and zarr is None and stage3.measures_in_one_pass and on_client():
+                # one pass: the flagged chunks are written to the crfints and measured as they are computed
+                # (a distributed client seals each crfints when its chunks are written, even if a later
+                # segment fails; dask's local schedulers could not, so there the crfints come first)
+                pending.append(plan)
+                cube = flagged
+            else:
+                # the measurements read the crfints back (photometry makes several passes over the cube)
+                compute_alongside([], [plan], label="outlier_detection")
+                count = plan.outlier_counts()
+                cube = _flagged_cube(ds, crf, chunk_mb)
             products += crf
         counts.append(count)
-        cubes.append(stage3.prepare(_flagged_cube(ds, crf, chunk_mb)))
+        cubes.append(stage3.prepare(cube))
     order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
     products.sort(key=lambda p: order.get(p.name, len(order)))
     segment_order = products if not skip_outlier_detection else list(association.members)
@@ -504,9 +415,10 @@ def _products(
 
     stage3_names = stage3.names(association)
     if reuse and zarr is None and all(ledger.reusable(name, out / name) for name in stage3_names):
+        compute_alongside([], pending, label="outlier_detection")
         products += [out / name for name in stage3_names]
     else:
-        written = stage3.write(cubes, association, out, segment_order, store)
+        written = stage3.write(cubes, association, out, segment_order, store, alongside=pending)
         for path in written:
             ledger.done(path.name, path)
         for name in set(stage3_names) - {p.name for p in written}:

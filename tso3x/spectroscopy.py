@@ -22,7 +22,7 @@ import xarray as xr
 
 from . import names
 from .errors import Tso3xInputError
-from .execution import compute
+from .execution import compute_alongside
 from .io import x1dints
 from .io.asn import Association
 from .io.extract1d_ref import read_extract1d_ref
@@ -128,6 +128,7 @@ def write_spectroscopy_products(
     override_apcorr=None,
     store=None,
     spec_bins=None,
+    alongside=(),
     **params,
 ) -> list[Path]:
     """Extract every exposure, write ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` (and the speclc).
@@ -148,6 +149,9 @@ def write_spectroscopy_products(
     spec_bins : int or tuple of float, optional
         Also write ``<product>_speclc.ecsv`` (equal-width bins over the white-light range, or edges [micron]),
         summed in the same pass; stored in the zarr store too.
+    alongside : list of tso3x.execution.PendingGroups
+        Products computed in the same pass and finished as their groups complete (the crfints of the
+        flagged chunks being measured).
     **params
         :data:`SPECTROSCOPY_PARAMETERS`.
 
@@ -159,6 +163,7 @@ def write_spectroscopy_products(
     ext, wl = _split(params)
     if any(_is_soss(ds) for ds in flagged):
         log.warning(SOSS_WARNING)
+        compute_alongside([], alongside, label="outlier_detection")
         return []
     spectra = [extract_1d(ds, override_extract1d, override_apcorr=override_apcorr, **ext) for ds in flagged]
     names = spectroscopy_names(asn, speclc=spec_bins is not None)
@@ -174,7 +179,8 @@ def write_spectroscopy_products(
     lcs = [] if binned is None else [binned[BINNED_FLUX].data, binned[BINNED_FLUX_ERROR].data]
     # one pass over the integrations: every extracted chunk is written to the x1dints (and store) and summed
     # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
-    datasums, sums, lcs, _ = compute(datasums, sums, lcs, store_write, label="extract_1d")
+    label = "outlier_detection + extract_1d" if alongside else "extract_1d"
+    datasums, sums, lcs, _ = compute_alongside([datasums, sums, lcs, store_write], alongside, label=label)
     if store_finish is not None:
         store_finish()
     curve = assemble(entries, list(sums), spectra[0].attrs)

@@ -7,7 +7,9 @@
 - name their products (:meth:`names`),
 - prepare a flagged exposure cube for measuring (:meth:`prepare`, lazy),
 - measure every cube and write the products (:meth:`write`), also handing the per-integration results
-  to an optional store writer (the zarr integration store) so they are computed once.
+  to an optional store writer (the zarr integration store) so they are computed once, and computing
+  ``alongside`` products (the crfints) in the same pass when :attr:`measures_in_one_pass` says the
+  measurement reads each flagged chunk once.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import xarray as xr
 
 from . import names
-from .execution import compute
+from .execution import PendingGroups, compute, compute_alongside
 from .io.asn import Association
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,9 @@ class Imaging:
         for ds in self.exposures:
             prepare_segments(ds, self.gain)
 
+    #: photometry makes several passes over the cube (centroids, then apertures): it reads the crfints
+    measures_in_one_pass = False
+
     def names(self, asn: Association) -> list[str]:
         return [phot_name(asn)]
 
@@ -70,10 +75,17 @@ class Imaging:
         return cube
 
     def write(
-        self, cubes: list[xr.Dataset], asn: Association, out: Path, segment_order: list[Path], store: StorePlan | None
+        self,
+        cubes: list[xr.Dataset],
+        asn: Association,
+        out: Path,
+        segment_order: list[Path],
+        store: StorePlan | None,
+        alongside: list[PendingGroups] = (),
     ) -> list[Path]:
         from .steps.photometry import photometry
 
+        compute_alongside([], alongside, label="outlier_detection")
         tables = [photometry(cube, gain=self.gain, **self.params) for cube in cubes]
         path = write_phot(tables, segment_order, asn, out)
         if store is not None:
@@ -109,6 +121,11 @@ class Spectroscopy:
         if self.replace is not None:
             check_pixel_replace(self.exposures, self.replace)
 
+    @property
+    def measures_in_one_pass(self) -> bool:
+        """Extraction reads each flagged chunk once, so it runs in the crfints' pass (pixel_replace aside)."""
+        return self.replace is None
+
     def names(self, asn: Association) -> list[str]:
         from .spectroscopy import spectroscopy_names
 
@@ -123,7 +140,13 @@ class Spectroscopy:
         return pixel_replace(cube, self.replace.algorithm, self.replace.n_adjacent_cols)
 
     def write(
-        self, cubes: list[xr.Dataset], asn: Association, out: Path, segment_order: list[Path], store: StorePlan | None
+        self,
+        cubes: list[xr.Dataset],
+        asn: Association,
+        out: Path,
+        segment_order: list[Path],
+        store: StorePlan | None,
+        alongside: list[PendingGroups] = (),
     ) -> list[Path]:
         from .spectroscopy import write_spectroscopy_products
 
@@ -136,5 +159,6 @@ class Spectroscopy:
             override_apcorr=self.override_apcorr,
             store=store,
             spec_bins=self.spec_bins,
+            alongside=alongside,
             **self.params,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import warnings
 
+import numba
 import numpy as np
 from astropy.io import fits
 
@@ -31,6 +32,39 @@ def add(*sums: int) -> int:
 def words_sum(words: np.ndarray) -> int:
     """Ones'-complement sum of an array of 32-bit words given as their unsigned values."""
     return fold(int(np.asarray(words, dtype=np.uint32).sum(dtype=np.uint64)))
+
+
+@numba.njit(nogil=True, cache=True)
+def _to_disk(words, flip, out):  # pragma: no cover - numba
+    total = np.uint64(0)
+    for i in range(words.size):
+        w = words[i] ^ flip
+        total += np.uint64(w)
+        out[i] = ((w & 0xFF) << 24) | ((w & 0xFF00) << 8) | ((w >> 8) & 0xFF00) | (w >> 24)
+    return total
+
+
+def disk_bytes(block: np.ndarray) -> tuple[np.ndarray, int]:
+    """A float32 or uint32 block as FITS stores it (big-endian; uint32 shifted by BZERO = 2**31) and the
+    ones'-complement sum of its words, in one pass.
+
+    Returns
+    -------
+    words : ndarray of uint32
+        The bytes to write (``words.tobytes()`` is the on-disk data).
+    partial_sum : int
+        The block's contribution to DATASUM (combine with :func:`add`).
+    """
+    if block.dtype == np.uint32:
+        flip = np.uint32(2**31)
+    elif block.dtype == np.float32:
+        flip = np.uint32(0)
+    else:
+        raise TypeError(f"disk_bytes writes float32 or uint32 blocks, not {block.dtype}")
+    words = np.ascontiguousarray(block).reshape(-1).view(np.uint32)
+    out = np.empty_like(words)
+    total = _to_disk(words, flip, out)
+    return out.reshape(block.shape), fold(int(total))
 
 
 def bytes_sum(data: bytes | memoryview) -> int:

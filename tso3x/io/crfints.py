@@ -151,13 +151,6 @@ def allocate(
     return target
 
 
-def disk_words(block: np.ndarray) -> np.ndarray:
-    """The 32-bit words of a block as stored on disk (uint32 DQ shifted by BZERO), as unsigned values."""
-    if block.dtype == np.uint32:
-        return block ^ np.uint32(2**31)
-    return np.ascontiguousarray(block, dtype=np.float32).view(np.uint32)
-
-
 #: Tests only: a write into a crfints whose name contains this variable's value fails as on a full disk.
 FAULT_ENV = "TSO3X_TEST_FAIL_WRITE"
 
@@ -167,13 +160,13 @@ def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarra
     fault = os.environ.get(FAULT_ENV)
     if fault and fault in os.path.basename(target.final_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target.tmp_path)
-    words = disk_words(block)
+    data, partial_sum = checksum.disk_bytes(block)
     fd = os.open(target.tmp_path, os.O_WRONLY)
     try:
-        os.pwrite(fd, words.astype(">u4"), target.data_offsets[var] + first_plane * target.plane_bytes)
+        os.pwrite(fd, data, target.data_offsets[var] + first_plane * target.plane_bytes)
     finally:
         os.close(fd)
-    return checksum.words_sum(words)
+    return partial_sum
 
 
 def seal(target: CubeTarget, datasums: dict[str, int]) -> Path:

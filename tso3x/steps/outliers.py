@@ -145,12 +145,16 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
         *(seg[v].data for v in floats if v not in (names.SCI, names.ERR)),
         wide=wide,
         dtype=np.uint32,
+        meta=np.empty((0, 0, 0), np.uint32),  # no trial call on empty arrays (it would load numba in the client)
     )
     out = seg.copy()
     dims = seg[names.SCI].dims
     out[names.DQ] = (dims, flagged)
     for var in floats:
-        out[var] = (dims, da.map_blocks(kern.nan_where_unusable, seg[var].data, flagged, dtype=np.float32))
+        values = da.map_blocks(
+            kern.nan_where_unusable, seg[var].data, flagged, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32)
+        )
+        out[var] = (dims, values)
     # (m, 1, 1) blocks: dropping axes in map_blocks would copy every input block
     counts = da.map_blocks(
         lambda *a: kern.count_outliers(*a, wide=wide)[:, None, None],
@@ -160,6 +164,7 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
         params.snr,
         dtype=np.int64,
         chunks=(sci.chunks[0], (1,), (1,)),
+        meta=np.empty((0, 0, 0), np.int64),
     )
     out[names.N_OUTLIERS] = ((names.INTEGRATION,), counts[:, 0, 0])
     return out
