@@ -8,6 +8,7 @@ Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` o
 from __future__ import annotations
 
 import argparse
+import gc
 import inspect
 import logging
 import sys
@@ -204,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.WARNING)
     from .pipeline import run
 
+    # the modules imported so far never become garbage: keep the collector from re-scanning them on every
+    # full collection while the run allocates (about 1.5 s of CPU on a 1800-integration exposure)
+    gc.freeze()
     try:
         if args.command == "run":
             products = run(args.asn, args.output_dir, **_run_params(args, run))

@@ -81,11 +81,17 @@ def spectroscopy_names(asn: Association, speclc: bool = False) -> list[str]:
 
 def check_spectroscopy_inputs(
     exposures: list[xr.Dataset], *, override_extract1d=None, override_apcorr=None, **params
-) -> None:
+) -> dict[tuple[str, ...], list]:
     """Validate everything the spectroscopic products need, before anything is written.
 
     Reads the EXTRACT1D file, resolves the aperture of every segment and finds its wavelengths; reads the
     APCORR file and, for a POINT source, finds its row for every segment (and converts its sizes).
+
+    Returns
+    -------
+    dict
+        Segment files of each exposure → their extraction set-ups (``segment_setups`` of
+        :func:`extract_1d`, valid for the same reference files and parameters).
 
     Raises
     ------
@@ -99,10 +105,17 @@ def check_spectroscopy_inputs(
     if override_apcorr is not None and str(override_apcorr) != "N/A" and not Path(override_apcorr).is_file():
         raise Tso3xInputError(override_apcorr, "override_apcorr file not found")
     read_extract1d_ref(override_extract1d)
+    checked = {}
     for ds in exposures:
         if _is_soss(ds):
             continue
-        setups(ds, override_extract1d, override_apcorr=override_apcorr, tabulate=False, **ext)
+        segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, tabulate=False, **ext)
+        checked[_segment_key(ds)] = segs
+    return checked
+
+
+def _segment_key(ds: xr.Dataset) -> tuple[str, ...]:
+    return tuple(map(str, ds.attrs.get("segment_files") or [ds.attrs["path"]]))
 
 
 def store_part(spectra: xr.Dataset, min_wavelength=None, max_wavelength=None) -> xr.Dataset:
@@ -129,6 +142,7 @@ def write_spectroscopy_products(
     store=None,
     spec_bins=None,
     alongside=(),
+    checked=None,
     **params,
 ) -> list[Path]:
     """Extract every exposure, write ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` (and the speclc).
@@ -152,6 +166,8 @@ def write_spectroscopy_products(
     alongside : list of tso3x.execution.PendingGroups
         Products computed in the same pass and finished as their groups complete (the crfints of the
         flagged chunks being measured).
+    checked : dict, optional
+        :func:`check_spectroscopy_inputs`' result for the same reference files and parameters.
     **params
         :data:`SPECTROSCOPY_PARAMETERS`.
 
@@ -165,7 +181,10 @@ def write_spectroscopy_products(
         log.warning(SOSS_WARNING)
         compute_alongside([], alongside, label="outlier_detection")
         return []
-    spectra = [extract_1d(ds, override_extract1d, override_apcorr=override_apcorr, **ext) for ds in flagged]
+    checked = checked or {}
+    spectra = [
+        extract_1d(ds, override_extract1d, override_apcorr, checked.get(_segment_key(ds)), **ext) for ds in flagged
+    ]
     names = spectroscopy_names(asn, speclc=spec_bins is not None)
     ref = None if override_extract1d is None or str(override_extract1d) == "N/A" else override_extract1d
     target, datasums = x1dints.allocate(spectra, Path(output_dir) / names[0], tmp_dir, asn, ref)

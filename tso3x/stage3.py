@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import xarray as xr
@@ -106,13 +106,14 @@ class Spectroscopy:
     override_apcorr: str | Path | None = None
     replace: object | None = None  #: PixelReplaceParameters when pixel_replace runs
     spec_bins: object | None = None  #: number of bins or edges [micron] of the speclc (None: no speclc)
+    checked: dict = field(init=False, default_factory=dict)  #: extraction set-ups made by the checks
 
     def __post_init__(self) -> None:
         from .spectroscopy import check_spec_bins, check_spectroscopy_inputs
         from .steps.pixel_replace import check_pixel_replace
 
         self.spec_bins = check_spec_bins(self.spec_bins)
-        check_spectroscopy_inputs(
+        self.checked = check_spectroscopy_inputs(
             self.exposures,
             override_extract1d=self.override_extract1d,
             override_apcorr=self.override_apcorr,
@@ -160,5 +161,6 @@ class Spectroscopy:
             store=store,
             spec_bins=self.spec_bins,
             alongside=alongside,
+            checked=self.checked,
             **self.params,
         )

@@ -6,6 +6,7 @@ extracted at once by :func:`tso3x.kernels.extract.extract_block` and converted t
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -198,19 +199,29 @@ def _extract_segment(seg: xr.Dataset, setup: SegmentSetup) -> da.Array:
 
 
 def setups(
-    ds: xr.Dataset, override_extract1d=None, override_apcorr=None, tabulate: bool = True, **params
+    ds: xr.Dataset,
+    override_extract1d=None,
+    override_apcorr=None,
+    tabulate: bool = True,
+    known: list[SegmentSetup] | None = None,
+    **params,
 ) -> list[SegmentSetup]:
     """The per-segment extraction set-up of an exposure Dataset (reads headers, WAVELENGTH and WCS).
 
     With an APCORR file (``override_apcorr``) and ``tabulate``, the NIRSpec aperture correction of each
     segment is tabulated from the NPIXELS of its first integration (extracted here), as jwst does;
-    ``tabulate=False`` only validates the file against every segment.
+    ``tabulate=False`` only validates the file against every segment. ``known``: the untabulated set-ups
+    of the same segments with the same reference files and parameters (from an earlier call with
+    ``tabulate=False``), used instead of reading the files again.
     """
-    ref = read_extract1d_ref(override_extract1d)
-    apcorr_ref = read_apcorr_ref(override_apcorr, str(ds.attrs.get("EXP_TYPE", "")))
-    shape = (ds.sizes[names.Y], ds.sizes[names.X])
-    files = ds.attrs.get("segment_files") or [ds.attrs["path"]]
-    segs = [setup_segment(f, shape, ref, override_extract1d, apcorr_ref=apcorr_ref, **params) for f in files]
+    if known is not None:
+        segs = [dataclasses.replace(s, apcorr=copy.deepcopy(s.apcorr)) for s in known]
+    else:
+        ref = read_extract1d_ref(override_extract1d)
+        apcorr_ref = read_apcorr_ref(override_apcorr, str(ds.attrs.get("EXP_TYPE", "")))
+        shape = (ds.sizes[names.Y], ds.sizes[names.X])
+        files = ds.attrs.get("segment_files") or [ds.attrs["path"]]
+        segs = [setup_segment(f, shape, ref, override_extract1d, apcorr_ref=apcorr_ref, **params) for f in files]
     if tabulate and any(s.apcorr is not None and s.apcorr.kind == "phase" for s in segs):
         for setup, sl in zip(segs, segment_slices(ds), strict=True):
             if setup.apcorr is not None and setup.apcorr.kind == "phase":
@@ -225,7 +236,13 @@ def _first_npixels(ds: xr.Dataset, sl: slice, setup: SegmentSetup) -> np.ndarray
     return np.asarray(block[0, COMPUTED.index("NPIXELS")].compute())
 
 
-def extract_1d(ds: xr.Dataset, override_extract1d=None, override_apcorr=None, **params) -> xr.Dataset:
+def extract_1d(
+    ds: xr.Dataset,
+    override_extract1d=None,
+    override_apcorr=None,
+    segment_setups: list[SegmentSetup] | None = None,
+    **params,
+) -> xr.Dataset:
     """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
 
     Parameters
@@ -240,6 +257,9 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, override_apcorr=None, **
     **params
         jwst step parameters: ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel],
         ``smoothing_length`` [pixel], ``bkg_fit`` and ``bkg_order`` (None: from the reference file).
+    segment_setups : list of SegmentSetup, optional
+        The set-ups :func:`tso3x.spectroscopy.check_spectroscopy_inputs` made for these segments with the
+        same reference files and parameters (saves reading every WCS again).
 
     Returns
     -------
@@ -254,7 +274,7 @@ def extract_1d(ds: xr.Dataset, override_extract1d=None, override_apcorr=None, **
         raise TypeError(f"unknown extract_1d parameter(s): {', '.join(sorted(unknown))}")
     if override_extract1d is None or str(override_extract1d) == "N/A":
         log.warning("No extract1d reference file: the whole array is extracted with no background subtraction")
-    segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, **params)
+    segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, known=segment_setups, **params)
     slices = segment_slices(ds)
     length = max(int(s.valid.sum()) for s in segs)
     blocks, waves, nalong = [], [], []
