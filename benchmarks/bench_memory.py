@@ -2,8 +2,9 @@
 
 Simulates the same mode twice in a scratch folder outside the repository (removed afterwards; the 4x input
 is ~8 GB for the default BOTS 32x2048 x 1300 integrations), then runs the whole ``tso3x run`` command on each
-(its default LocalCluster, so client, scheduler and worker processes) and samples the resident memory of
-the whole process tree every 0.2 s. Prints both peaks, their ratio and the wall times.
+(its default LocalCluster: client, scheduler and worker, in one process unless --workers is given) and
+samples the resident memory of the whole process tree every 0.2 s. Prints both peaks, their ratio and the
+wall times.
 
 Examples
 --------

@@ -80,6 +80,8 @@ def cluster(
     progress = not quiet
     # tso3x rechunks only to merge small pieces: plain tasks beat the p2p shuffle distributed defaults to
     settings = {"tso3x.progress": progress, "array.rechunk.method": "tasks"}
+    # a graph grows with the integrations (~3 kB each: chunk tasks and their file offsets); that is expected
+    settings["distributed.admin.large-graph-warning-threshold"] = "1GB"
     if scheduler in LOCAL_SCHEDULERS:
         with dask.config.set(scheduler=scheduler, **settings):
             yield None
