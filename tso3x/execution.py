@@ -132,28 +132,7 @@ def compute(*collections, label: str = "computing") -> tuple:
     label : str
         The phase shown next to the bar.
     """
-    client = _run_client()
-    if client is None:
-        flat, structure = _flatten(collections)
-        return _rebuild(_compute_flat(flat), structure)
-    from distributed import as_completed, futures_of
-
-    start = time.perf_counter()
-    flat, structure = _flatten(collections)
-    if not flat:
-        return _rebuild([], structure)
-    persisted = client.persist(flat)
-    futures = futures_of(persisted)
-    show = dask.config.get("tso3x.progress", False) and sys.stderr.isatty()
-    done = 0
-    for _ in as_completed(futures):
-        done += 1
-        if show:
-            _draw(label, done, len(futures), start)
-    if show:
-        _draw(label, done, len(futures), start, end="\n")
-    log.info("%s: %d tasks in %.1f s", label, len(futures), time.perf_counter() - start)
-    return _rebuild(_compute_flat(persisted, scheduler=client), structure)
+    return compute_alongside(collections, (), label=label)
 
 
 def _compute_flat(flat: list, **kwargs) -> list:

@@ -19,7 +19,7 @@ from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_expo
 from .lock import output_lock
 from .manifest import Ledger, manifest_name, read_manifest
 from .stage3 import Imaging, Spectroscopy
-from .steps.crfints_output import plan_crfints, write_crfints  # noqa: F401 - write_crfints: API
+from .steps.crfints_output import plan_crfints
 from .steps.outliers import OutlierParameters, detect_outliers
 from .steps.pixel_replace import PixelReplaceParameters
 
