@@ -31,6 +31,11 @@ def concat_integrations(parts: list[xr.Dataset]) -> xr.Dataset:
     return out
 
 
+def segment_files(ds: xr.Dataset) -> list[str]:
+    """The segment files of an exposure Dataset, in order (a lone segment's own path)."""
+    return [str(f) for f in ds.attrs.get("segment_files") or [ds.attrs["path"]]]
+
+
 def segment_slices(ds: xr.Dataset) -> list[slice]:
     """Positional slices along ``integration`` of each run of equal ``segment`` values, in order."""
     seg = ds[names.SEGMENT].values

@@ -174,7 +174,7 @@ def compute_each(items: list[list], label: str = "computing") -> Iterator[tuple[
     client = _run_client()
     if client is None or not any(items):
         for i, group in enumerate(items):
-            yield i, _compute_flat(group) if group else []
+            yield i, _compute_flat(group)
         return
     from distributed import as_completed, futures_of
 

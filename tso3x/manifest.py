@@ -2,7 +2,7 @@
 
 ::
 
-    {"manifest_version": 1, "tso3x_version": "...", "status": "running" | "complete" | "failed",
+    {"manifest_version": 2, "tso3x_version": "...", "status": "running" | "complete" | "failed",
      "reason": null | "why it failed", "started": ISO time, "finished": ISO time or null, "host": ..., "pid": ...,
      "association": path, "parameters": {...},
      "inputs": {path: {"role": ..., "xxh3_128": ..., "size": ..., "mtime_ns": ..., "ctime_ns": ..., "ino": ...}},
@@ -234,8 +234,8 @@ class Ledger:
         self._collect(wait)
         inputs = {}
         for key, (role, st, value) in self._inputs.items():
-            sha = value if isinstance(value, str) else value.result() if (wait or value.done()) else None
-            inputs[key] = {"role": role, HASH: sha, **st}
+            digest = value if isinstance(value, str) else value.result() if (wait or value.done()) else None
+            inputs[key] = {"role": role, HASH: digest, **st}
         products = {}
         for name, entry in self._products.items():
             entry = dict(entry)

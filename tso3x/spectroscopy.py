@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from . import names
+from .dataset import segment_files
 from .errors import Tso3xInputError
 from .execution import compute_alongside
 from .io import x1dints
@@ -110,12 +111,8 @@ def check_spectroscopy_inputs(
         if _is_soss(ds):
             continue
         segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, tabulate=False, **ext)
-        checked[_segment_key(ds)] = segs
+        checked[tuple(segment_files(ds))] = segs
     return checked
-
-
-def _segment_key(ds: xr.Dataset) -> tuple[str, ...]:
-    return tuple(map(str, ds.attrs.get("segment_files") or [ds.attrs["path"]]))
 
 
 def store_part(spectra: xr.Dataset, min_wavelength=None, max_wavelength=None) -> xr.Dataset:
@@ -182,9 +179,10 @@ def write_spectroscopy_products(
         compute_alongside([], alongside, label="outlier_detection")
         return []
     checked = checked or {}
-    spectra = [
-        extract_1d(ds, override_extract1d, override_apcorr, checked.get(_segment_key(ds)), **ext) for ds in flagged
-    ]
+    spectra = []
+    for ds in flagged:
+        known = checked.get(tuple(segment_files(ds)))
+        spectra.append(extract_1d(ds, override_extract1d, override_apcorr, known, **ext))
     names = spectroscopy_names(asn, speclc=spec_bins is not None)
     ref = None if override_extract1d is None or str(override_extract1d) == "N/A" else override_extract1d
     target, datasums = x1dints.allocate(spectra, Path(output_dir) / names[0], tmp_dir, asn, ref)

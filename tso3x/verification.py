@@ -100,11 +100,11 @@ def verify_manifest(manifest_path: Path) -> Report:
             report.problems.append(f"{path}: damaged (size differs from the manifest)")
             continue
         if path.suffix == ".fits":
-            problems, sha = fits_problems(path)
+            problems, digest = fits_problems(path)
             report.problems += problems
         else:
-            sha = hash_file(path)
-        if sha != entry[HASH]:
+            digest = hash_file(path)
+        if digest != entry[HASH]:
             report.problems.append(f"{path}: damaged (hash differs from the manifest)")
     return report
 

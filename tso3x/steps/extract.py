@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .. import dqflags, names
-from ..dataset import segment_slices
+from ..dataset import segment_files, segment_slices
 from ..io.apcorr_ref import read_apcorr_ref
 from ..io.extract1d_ref import read_extract1d_ref
 from ..kernels import apcorr as apcorr_kern
@@ -220,7 +220,7 @@ def setups(
         ref = read_extract1d_ref(override_extract1d)
         apcorr_ref = read_apcorr_ref(override_apcorr, str(ds.attrs.get("EXP_TYPE", "")))
         shape = (ds.sizes[names.Y], ds.sizes[names.X])
-        files = ds.attrs.get("segment_files") or [ds.attrs["path"]]
+        files = segment_files(ds)
         segs = [setup_segment(f, shape, ref, override_extract1d, apcorr_ref=apcorr_ref, **params) for f in files]
     if tabulate and any(s.apcorr is not None and s.apcorr.kind == "phase" for s in segs):
         for setup, sl in zip(segs, segment_slices(ds), strict=True):
