@@ -33,7 +33,8 @@ from _measure import warm_page_cache
 
 import tso3x
 from tso3x.simulate import simulate
-from tso3x.spectroscopy import extract_1d, white_light
+from tso3x.steps.extract import extract_1d
+from tso3x.steps.white_light import white_light
 
 
 def run_jwst(exp) -> tuple[float, np.ndarray]:

@@ -11,9 +11,8 @@ from astropy.io import fits
 from stdatamodels.jwst import datamodels
 
 import tso3x
-from tso3x.io.crfints import crfints_name
+from tso3x import product_names
 from tso3x.simulate import simulate
-from tso3x.spectroscopy import spectroscopy_names
 
 UPDATED = {"FILENAME", "DATE", "S_OUTLIR", "ASNPOOL", "ASNTABLE", "T3X_VER", "CHECKSUM", "DATASUM", "HISTORY"}
 
@@ -38,12 +37,13 @@ def products(grism, tmp_path_factory):
 
 
 def test_names_and_nothing_else_written(grism, products):
-    assert [p.name for p in products] == [crfints_name(s.name, "o001") for s in grism.segments]
+    assert [p.name for p in products] == [product_names.crfints(s.name, "o001") for s in grism.segments]
     assert products[0].name == "jw01234001001_04101_00001-seg001_nrcalong_o001_crfints.fits"
     written = sorted(p.name for p in products[0].parent.iterdir())
     asn = tso3x.open_asn(grism.asn)
     manifest = f"{asn.product_name}_manifest.json"  # the run manifest (tests/test_reliability.py)
-    assert written == sorted([*(p.name for p in products), *spectroscopy_names(asn), manifest])
+    stage3 = [product_names.x1dints(asn.product_name), product_names.whtlt(asn.product_name)]
+    assert written == sorted([*(p.name for p in products), *stage3, manifest])
 
 
 def test_same_hdus_and_headers_as_input(grism, products):
@@ -95,7 +95,8 @@ def test_result_does_not_depend_on_chunk_size(grism, products, tmp_path):
 
 def test_skip_outlier_detection_writes_no_crfints(grism, tmp_path):
     products = tso3x.run(grism.asn, tmp_path / "out", skip_outlier_detection=True)
-    assert [p.name for p in products] == spectroscopy_names(tso3x.open_asn(grism.asn))
+    product = tso3x.open_asn(grism.asn).product_name
+    assert [p.name for p in products] == [product_names.x1dints(product), product_names.whtlt(product)]
     written = sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.endswith("_manifest.json"))
     assert written == sorted(p.name for p in products)
 

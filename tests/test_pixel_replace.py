@@ -15,8 +15,9 @@ from astropy.io import fits
 
 import tso3x
 from tso3x import dqflags
+from tso3x.config import PixelReplace
 from tso3x.kernels import pixel_replace as kern
-from tso3x.steps.pixel_replace import PixelReplaceParameters, check_pixel_replace
+from tso3x.steps.pixel_replace import check_pixel_replace
 
 NAMES = ("sci", "err", "dq", "var_poisson", "var_rnoise", "var_flat")
 
@@ -135,8 +136,8 @@ def test_step_is_chunk_size_independent(mode, algorithm, simulated):
     exp = simulated(mode, nints=12, nseg=2, seed=7, shape=(32, 64) if mode == "nrs_brightobj" else (64, 40))
     small, large = _exposure(exp, 0.01), _exposure(exp, 1000.0)
     assert small.sci.data.numblocks[0] == 12 and large.sci.data.numblocks[0] == 2  # one per segment
-    a = tso3x.pixel_replace(small, algorithm)
-    b = tso3x.pixel_replace(large, algorithm)
+    a = tso3x.pixel_replace(small, algorithm=algorithm)
+    b = tso3x.pixel_replace(large, algorithm=algorithm)
     assert a.attrs["S_PXREPL"] == "COMPLETE" and "S_PXREPL" not in small.attrs
     assert a.sci.data.chunks == small.sci.data.chunks and a.sci.dims == small.sci.dims
     a, b = a.compute(), b.compute()
@@ -203,20 +204,20 @@ def test_bad_parameters_exit_2_before_writing(option, message, simulated, tmp_pa
 @pytest.mark.parametrize("value", [3.0, True, "three", -1, None])
 def test_bad_n_adjacent_cols_in_python(value):
     with pytest.raises(tso3x.Tso3xInputError, match="n_adjacent_cols"):
-        PixelReplaceParameters.from_user("mingrad", value)
+        PixelReplace.from_user(algorithm="mingrad", n_adjacent_cols=value)
 
 
 def test_parameters_accepted():
-    assert PixelReplaceParameters.from_user("fit_profile", "5") == PixelReplaceParameters("fit_profile", 5)
-    assert PixelReplaceParameters.from_user() == PixelReplaceParameters("mingrad", 3)
+    assert PixelReplace.from_user(algorithm="fit_profile", n_adjacent_cols="5") == PixelReplace(False, "fit_profile", 5)
+    assert PixelReplace.from_user() == PixelReplace(False, "mingrad", 3)
 
 
 def test_fit_profile_needs_dispaxis(simulated, tmp_path):
     exp = simulated("nrs_brightobj", nints=8, nseg=1, seed=5, shape=(16, 32))
     ds = _exposure(exp, 1.0)
     del ds.attrs["DISPAXIS"]
-    params = PixelReplaceParameters("fit_profile", 3)
+    params = PixelReplace(False, "fit_profile", 3)
     with pytest.raises(tso3x.Tso3xInputError, match="DISPAXIS") as err:
         check_pixel_replace([ds], params)
     assert str(err.value).startswith(str(exp.segments[0].resolve()))
-    check_pixel_replace([ds], PixelReplaceParameters("mingrad", 3))  # mingrad does not use it
+    check_pixel_replace([ds], PixelReplace(False, "mingrad", 3))  # mingrad does not use it

@@ -11,7 +11,8 @@ import pytest
 from astropy.io import fits
 
 import tso3x
-from tso3x.spectroscopy import SPECTROSCOPY_PARAMETERS, check_spectroscopy_inputs, write_spectroscopy_products
+from tso3x.config import Extract1d, RunConfig, WhiteLight
+from tso3x.modes import ProductTarget, mode_for
 from tso3x.steps.white_light import duplicate_times
 
 SIM = {"nints": 8, "nseg": 1, "seed": 5}
@@ -19,6 +20,11 @@ SIM = {"nints": 8, "nseg": 1, "seed": 5}
 
 def exposures(exp):
     return tso3x.open_exposures(tso3x.open_asn(exp.asn).members)
+
+
+def check_spectroscopy_inputs(exps, **parameters):
+    """The checks the spectroscopy mode makes when it is built (before anything is written)."""
+    return mode_for(exps, RunConfig.from_user(**parameters))
 
 
 def test_invalid_json(simulated, tmp_path):
@@ -86,17 +92,17 @@ def test_apcorr_without_apcorr_table(simulated, tmp_path):
 def test_soss_is_skipped_with_a_warning(simulated, tmp_path, caplog):
     exp = simulated("nis_soss", shape=(64, 128), **SIM)
     exps = exposures(exp)
-    check_spectroscopy_inputs(exps)
+    mode = check_spectroscopy_inputs(exps)
     (tmp_path / "tmp").mkdir()
     with caplog.at_level(logging.WARNING):
-        out = write_spectroscopy_products(exps, tso3x.open_asn(exp.asn), tmp_path, tmp_path / "tmp")
+        out = mode.write(exps, ProductTarget(tso3x.open_asn(exp.asn), tmp_path, list(exp.segments)))
     assert out == [] and "NIS_SOSS extraction is not supported" in caplog.text
     assert not list(tmp_path.glob("*x1dints*")) and not list(tmp_path.glob("*whtlt*"))
     shutil.rmtree(tmp_path / "tmp")
 
 
 def test_parameters_have_jwst_names_and_defaults():
-    assert SPECTROSCOPY_PARAMETERS == {
+    assert {**Extract1d().as_dict(), **WhiteLight().as_dict()} == {
         "subtract_background": None,
         "use_source_posn": None,
         "position_offset": 0.0,

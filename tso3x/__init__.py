@@ -20,18 +20,7 @@ verify(output_dir)                     check products against their run manifest
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("tso3x")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
-
-from .errors import Tso3xInputError  # noqa: E402
-from .io.asn import Association, open_asn  # noqa: E402
-from .io.calints import load_wcs, open_exposures, open_segment  # noqa: E402
-from .pipeline import run  # noqa: E402
-from .steps.outliers import detect_outliers  # noqa: E402
+from ._version import __version__
 
 __all__ = [
     "Association",
@@ -54,12 +43,21 @@ __all__ = [
     "write_phot_ecsv",
 ]
 
-#: Public names imported on first use (photutils, astropy.table and stdatamodels are slow to import).
+#: Public names → the module they come from, imported on first use (``import tso3x`` stays light: dask,
+#: xarray, astropy, photutils and stdatamodels load when something is asked of them).
 _LAZY = {
+    "Association": ".io.asn",
+    "open_asn": ".io.asn",
+    "Tso3xInputError": ".errors",
+    "load_wcs": ".io.calints",
+    "open_exposures": ".io.calints",
+    "open_segment": ".io.calints",
+    "run": ".pipeline",
+    "detect_outliers": ".steps.outliers",
     "photometry": ".steps.photometry",
     "write_phot_ecsv": ".io.ecsv",
-    "extract_1d": ".spectroscopy",
-    "white_light": ".spectroscopy",
+    "extract_1d": ".steps.extract",
+    "white_light": ".steps.white_light",
     "pixel_replace": ".steps.pixel_replace",
     "verify": ".verification",
     "open_products": ".results",
@@ -74,3 +72,7 @@ def __getattr__(name: str):
 
         return getattr(import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'tso3x' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import inspect
 import logging
 import sys
 from pathlib import Path
 
-from . import __version__
+from . import config
+from ._version import __version__
 from .errors import Tso3xInputError, Tso3xRunError
-from .io.calints import DEFAULT_CHUNK_MB
 
 log = logging.getLogger("tso3x")
 
@@ -29,96 +28,50 @@ def _shape(text: str) -> tuple[int, int]:
     return ny, nx
 
 
-def _bool(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes", "on"):
-        return True
-    if value in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+def _default_text(field, spec: config.Spec) -> str:
+    if spec.default_text is not None:
+        return spec.default_text
+    default = field.default
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    return "none" if default is None else str(default)
+
+
+def add_parameter_options(parser: argparse.ArgumentParser) -> None:
+    """One option per parameter of :mod:`tso3x.config`, grouped by step: ``--`` + the name with ``_`` → ``-``.
+
+    Options left out are not passed to :func:`tso3x.run` (``argparse.SUPPRESS``), so the defaults are the
+    config classes' only; values are validated there too, so a bad one is one line, as any bad input.
+    """
+    for kind in config.SECTIONS.values():
+        group = parser.add_argument_group(kind.title)
+        for field in kind.fields():
+            spec = config.spec_of(field)
+            if spec.cli == "none":
+                continue
+            option = "--" + field.name.replace("_", "-")
+            text = spec.help
+            if spec.choices:
+                text += f"; one of {', '.join(spec.choices)}"
+            if spec.cli == "flag":
+                group.add_argument(option, action="store_true", default=argparse.SUPPRESS, help=text)
+                continue
+            text += f" (default: {_default_text(field, spec)})"
+            if spec.cli == "bool":
+                kw = {"type": config.bool_text, "metavar": "BOOL"}
+            else:
+                default = field.default
+                kind_of = spec.type or (type(default) if default is not None else str)
+                kw = {"type": kind_of, "metavar": spec.metavar or field.name.upper()}
+            group.add_argument(option, default=argparse.SUPPRESS, help=text, **kw)
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=".", help="folder for the products (default: current folder)")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="recompute every product (default: keep products an earlier run completed with the same inputs "
-        "and parameters, if they still match the manifest)",
-    )
-    od = p.add_argument_group("outlier_detection (jwst names and defaults)")
-    od.add_argument("--rolling-window-width", type=int, default=25, help="rolling median window (integrations)")
-    od.add_argument("--snr", default="5.0", help='detection threshold in sigma, e.g. "5" or "5.0 4.0" (first used)')
-    od.add_argument("--maskpt", type=float, default=0.7, help="weight threshold fraction")
-    od.add_argument("--good-bits", default="~DO_NOT_USE", help="DQ bits counted as good")
-    od.add_argument("--skip-outlier-detection", action="store_true", help="skip outlier detection (no crfints)")
-    ph = p.add_argument_group("tso_photometry (imaging; jwst names and defaults)")
-    ph.add_argument("--radius", type=float, default=3.0, help="aperture radius [pix]")
-    ph.add_argument("--radius-inner", type=float, default=4.0, help="background annulus inner radius [pix]")
-    ph.add_argument("--radius-outer", type=float, default=5.0, help="background annulus outer radius [pix]")
-    ph.add_argument(
-        "--centroid-source",
-        type=_bool,
-        default=True,
-        metavar="BOOL",
-        help="centroid the source before photometry (default true)",
-    )
-    ph.add_argument("--search-box-width", type=int, default=41, help="first centroid box width [pix]")
-    ph.add_argument("--fit-box-width", type=int, default=11, help="second centroid and PSF-fit box width [pix]")
-    ph.add_argument(
-        "--moving-centroid",
-        type=_bool,
-        default=False,
-        metavar="BOOL",
-        help="use each integration's centroid instead of the median (default false)",
-    )
-    sp = p.add_argument_group("extract_1d and white_light (spectroscopy; jwst names, defaults from the reference file)")
-    sp.add_argument("--subtract-background", type=_bool, metavar="BOOL", help="subtract the background")
-    sp.add_argument("--use-source-posn", type=_bool, metavar="BOOL", help="place the aperture at the source position")
-    sp.add_argument("--position-offset", type=float, default=0.0, help="aperture offset [pix] (default 0)")
-    sp.add_argument("--smoothing-length", type=int, help="background smoothing length [pix]")
-    sp.add_argument("--bkg-fit", choices=("poly", "mean", "median"), help="background fit type")
-    sp.add_argument("--bkg-order", type=int, help="background polynomial order")
-    sp.add_argument("--min-wavelength", type=float, help="white-light lower wavelength [micron]")
-    sp.add_argument("--max-wavelength", type=float, help="white-light upper wavelength [micron]")
-    sp.add_argument(
-        "--spec-bins",
-        metavar="N|EDGES",
-        help="also write <product>_speclc.ecsv: N equal-width bins over the white-light range, or bin edges "
-        '[micron] ("2.9,3.2,3.5")',
-    )
-    pr = p.add_argument_group("pixel_replace (spectroscopy; jwst names and defaults)")
-    pr.add_argument("--pixel-replace", action="store_true", help="run pixel_replace before extraction (jwst: skipped)")
-    pr.add_argument("--algorithm", default="mingrad", help="mingrad (default) or fit_profile")
-    pr.add_argument("--n-adjacent-cols", default=3, help="fit_profile: profiles used on each side (default 3)")
-    ref = p.add_argument_group("reference files")
-    ref.add_argument("--override-gain", metavar="FILE", help="gain reference file (photometry of DN/s data)")
-    ref.add_argument("--override-extract1d", metavar="FILE", help="EXTRACT1D reference file (JSON)")
-    ref.add_argument("--override-apcorr", metavar="FILE", help="APCORR reference file, or N/A")
     p.add_argument(  # also accepted after the command; SUPPRESS keeps the global -q when not given here
         "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors, no progress"
     )
-    ex = p.add_argument_group("execution (dask.distributed)")
-    ex.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="dask scheduler to run on (tcp://host:8786), or threads / synchronous (no cluster); "
-        "default: a LocalCluster sized to this machine",
-    )
-    ex.add_argument(
-        "--workers", type=int, help="LocalCluster worker processes (default: one in-process worker, a thread per core)"
-    )
-    ex.add_argument("--threads-per-worker", type=int, help="LocalCluster threads per worker")
-    ex.add_argument("--memory-limit", help="LocalCluster memory limit per worker, e.g. 4GB (default: auto)")
-    st = p.add_argument_group("integration store")
-    st.add_argument("--zarr", metavar="PATH", help="also write the per-integration results to this zarr store")
-    st.add_argument("--zarr-cube", action="store_true", help="store the flagged cube (sci, err, dq) too")
-    p.add_argument(
-        "--chunk-mb",
-        type=float,
-        default=DEFAULT_CHUNK_MB,
-        help=f"megabytes of all arrays of one chunk of integrations (default {DEFAULT_CHUNK_MB:g})",
-    )
+    add_parameter_options(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,10 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_params(args: argparse.Namespace, run) -> dict:
-    """Every keyword of :func:`tso3x.run` that the parsed options carry (options share jwst's names)."""
-    names = [n for n in inspect.signature(run).parameters if n not in ("asn", "output_dir")]
-    return {name: getattr(args, name) for name in names if hasattr(args, name)}
+def _run_params(args: argparse.Namespace) -> dict:
+    """Every :func:`tso3x.run` parameter given on the command line (options share the parameters' names)."""
+    return {name: getattr(args, name) for name in config.parameter_names() if hasattr(args, name)}
 
 
 def _simulate(args: argparse.Namespace):
@@ -210,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     try:
         if args.command == "run":
-            products = run(args.asn, args.output_dir, **_run_params(args, run))
+            products = run(args.asn, args.output_dir, **_run_params(args))
         elif args.command == "plot":
             from .plot import write_plots
 

@@ -35,21 +35,15 @@ from pathlib import Path
 
 import xxhash
 
-from . import __version__
+from ._version import __version__
 
 log = logging.getLogger(__name__)
 
-MANIFEST_SUFFIX = "_manifest.json"
 MANIFEST_VERSION = 2
 #: the key of a file's hash in the manifest, and the algorithm
 HASH = "xxh3_128"
 _READ_BYTES = 8 * 2**20
 _STAMP = ("size", "mtime_ns", "ctime_ns", "ino")
-
-
-def manifest_name(product_name: str) -> str:
-    """``<product>_manifest.json``."""
-    return f"{product_name}{MANIFEST_SUFFIX}"
 
 
 def new_digest():

@@ -5,9 +5,6 @@ Every module refers to these constants, so a rename happens here only.
 
 from __future__ import annotations
 
-#: Folder of the output directory where products are built before they are renamed into place
-TMP_DIR = ".tso3x-tmp"
-
 # Dimensions
 INTEGRATION = "integration"  #: absolute 1-based integration number (coordinate of the same name)
 Y = "y"  #: detector row (cross-dispersion for slit spectra), 0-based within the subarray

@@ -1,34 +1,128 @@
-"""calwebb_tso3 for one association: check every input, flag outliers, write the products."""
+"""calwebb_tso3 for one association, as wiring only: check → plan → one compute → manifest.
+
+:func:`plan_run` reads the association and every segment once and builds the exposure's mode
+(:mod:`tso3x.modes`), which checks everything it needs: nothing is written before that is done. :func:`run`
+then locks the output folder, writes the manifest, flags outliers and has the mode measure and write its
+products on the run's dask cluster.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from . import names
+from . import product_names
+from .config import RunConfig
 from .errors import Tso3xInputError, Tso3xRunError
-from .execution import cluster, compute_alongside, on_client
-from .io import crfints, zarr_store
+from .execution import PendingGroups, cluster, compute_alongside, on_client
+from .io import zarr_store
 from .io.asn import Association, open_asn
-from .io.calints import DEFAULT_CHUNK_MB, concat_segments, is_imaging, open_exposures, open_segment
+from .io.calints import concat_segments, open_exposures, open_segment
 from .lock import output_lock
-from .manifest import Ledger, manifest_name, read_manifest
-from .stage3 import Imaging, Spectroscopy
+from .manifest import Ledger, read_manifest
+from .modes import Mode, ProductTarget, mode_for
 from .steps.crfints_output import plan_crfints
-from .steps.outliers import OutlierParameters, detect_outliers
-from .steps.pixel_replace import PixelReplaceParameters
-
-# The photometry and spectroscopy modules (photutils, astropy.table, stdatamodels) are imported by the
-# functions that use them, so an exposure of the other kind does not pay for them at start-up.
+from .steps.outliers import detect_outliers
 
 log = logging.getLogger(__name__)
 
-TMP_DIR = names.TMP_DIR
+TMP_DIR = product_names.TMP_DIR
+
+
+@dataclass
+class Plan:
+    """A checked run: the association, its exposures (one lazy Dataset per exposure and detector), their mode,
+    the parameters and the output folder. Nothing has been written."""
+
+    association: Association
+    exposures: list[xr.Dataset]
+    mode: Mode
+    config: RunConfig
+    output_dir: Path
+
+    def crfints_names(self) -> list[str]:
+        """The crfints of the members, in association order."""
+        return [product_names.crfints(m, self.association.asn_id) for m in self.association.members]
+
+
+def run(asn: str | Path, output_dir: str | Path = ".", **parameters) -> list[Path]:
+    """Run calwebb_tso3 on an association and return the paths of the products written.
+
+    Parameters
+    ----------
+    asn : path
+        Level-3 tso3 association JSON.
+    output_dir : path
+        Folder for the products (created if missing).
+    **parameters
+        jwst's step parameters by their names, the reference files (``override_<reftype>``) and how the run
+        executes: every field of the classes of :mod:`tso3x.config` (``tso3x run --help`` lists them with
+        their defaults), e.g. ``rolling_window_width``, ``snr``, ``radius``, ``override_extract1d``,
+        ``min_wavelength``, ``pixel_replace``, ``spec_bins``, ``zarr``, ``client``, ``overwrite``.
+
+    Returns
+    -------
+    list of Path
+        The crfints (association order), then ``<product>_phot.ecsv`` for imaging exposures, or
+        ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` (and ``_speclc.ecsv``) for spectroscopy; the
+        zarr store last. Also written: ``<product>_manifest.json`` (:mod:`tso3x.manifest`); the folder is
+        locked for the run (:mod:`tso3x.lock`). Products an earlier run completed with the same inputs and
+        parameters are kept unless ``overwrite``.
+
+    Raises
+    ------
+    Tso3xInputError
+        For any bad input or parameter, before anything is written (also when another run holds the folder).
+    Tso3xRunError
+        When writing fails (disk full, I/O error): complete products are kept, the manifest says failed.
+    """
+    config = RunConfig.from_user(**parameters)
+    plan = plan_run(asn, output_dir, config)
+    out = plan.output_dir
+    with output_lock(out):
+        prepare_output_dir(out)
+        try:
+            try:
+                ledger = _ledger(plan)
+            except OSError as exc:
+                raise Tso3xRunError(out, f"cannot write the manifest ({exc.strerror or exc})") from exc
+            with _failure_recorded(ledger, out), cluster(**config.execution.cluster_options()), _quiet_cancel():
+                products = _products(plan, ledger)
+            if not ledger.finish("complete"):
+                raise Tso3xRunError(out, f"products complete but {ledger.path.name} could not be written")
+            return products
+        finally:
+            shutil.rmtree(out / TMP_DIR, ignore_errors=True)
+
+
+def plan_run(asn: str | Path, output_dir: str | Path, config: RunConfig) -> Plan:
+    """Read the association and its segments once and check everything the run needs; writes nothing.
+
+    Raises
+    ------
+    Tso3xInputError
+        Bad association, segment, reference file or parameter; a product that would overwrite an input; an
+        unusable zarr store or output folder.
+    """
+    association = open_asn(asn)
+    exposures = open_exposures(association.members, config.execution.chunk_mb)
+    mode = mode_for(exposures, config)
+    inputs = set(association.members)
+    names = [product_names.crfints(m, association.asn_id) for m in association.members]
+    for name in names + mode.product_names(association):
+        if (Path(output_dir) / name).resolve() in inputs:
+            raise Tso3xInputError((Path(output_dir) / name).resolve(), "product would overwrite an input file")
+    if config.outputs.zarr is not None:
+        zarr_store.check_store(config.outputs.zarr)
+    return Plan(association, exposures, mode, config, check_output_dir(output_dir))
 
 
 def check_output_dir(output_dir: str | Path) -> Path:
@@ -59,371 +153,130 @@ def prepare_output_dir(output_dir: str | Path) -> Path:
     return out
 
 
-def _check_reference_files(**overrides: str | Path | None) -> None:
-    for option, path in overrides.items():
-        if path is None or str(path) == "N/A":
-            continue
-        if not Path(path).is_file():
-            raise Tso3xInputError(path, f"{option} file not found")
-
-
-def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Dataset:
-    """What the later steps measure: the crfints just written (jwst measures the flagged cube), read back
-    lazily so outlier detection is not computed twice, or the calints Dataset when it was skipped."""
-    if not crf:
-        return ds
-    cube = concat_segments([open_segment(p, chunk_mb) for p in crf])
-    # later products describe the calints segments (FILENAME, member order), as jwst's in-memory models do
-    cube.attrs.update(segment_files=ds.attrs["segment_files"], S_OUTLIR="COMPLETE")
-    return cube
-
-
-def run(
-    asn: str | Path,
-    output_dir: str | Path = ".",
-    *,
-    rolling_window_width: int = 25,
-    snr: float | str = 5.0,
-    maskpt: float = 0.7,
-    good_bits: str | int = "~DO_NOT_USE",
-    skip_outlier_detection: bool = False,
-    chunk_mb: float = DEFAULT_CHUNK_MB,
-    override_gain: str | Path | None = None,
-    override_extract1d: str | Path | None = None,
-    override_apcorr: str | Path | None = None,
-    radius: float = 3.0,
-    radius_inner: float = 4.0,
-    radius_outer: float = 5.0,
-    centroid_source: bool = True,
-    search_box_width: int = 41,
-    fit_box_width: int = 11,
-    moving_centroid: bool = False,
-    subtract_background: bool | None = None,
-    use_source_posn: bool | None = None,
-    position_offset: float = 0.0,
-    smoothing_length: int | None = None,
-    bkg_fit: str | None = None,
-    bkg_order: int | None = None,
-    min_wavelength: float | None = None,
-    max_wavelength: float | None = None,
-    spec_bins: int | list[float] | None = None,
-    pixel_replace: bool = False,
-    algorithm: str = "mingrad",
-    n_adjacent_cols: int = 3,
-    zarr: str | Path | None = None,
-    zarr_cube: bool = False,
-    client=None,
-    scheduler: str | None = None,
-    workers: int | None = None,
-    threads_per_worker: int | None = None,
-    memory_limit: str | None = None,
-    quiet: bool = False,
-    overwrite: bool = False,
-) -> list[Path]:
-    """Run calwebb_tso3 on an association and return the paths of the products written.
-
-    Parameters
-    ----------
-    asn : path
-        Level-3 tso3 association JSON.
-    output_dir : path
-        Folder for the products (created if missing).
-    rolling_window_width, snr, maskpt, good_bits :
-        Outlier-detection parameters, as jwst's ``outlier_detection`` step.
-    skip_outlier_detection : bool
-        Skip outlier detection (no crfints are written, as jwst).
-    chunk_mb : float
-        Megabytes of all arrays of one chunk of integrations together.
-    override_gain, override_extract1d, override_apcorr : path, optional
-        Reference files for the photometry and extraction steps (the gain is needed for DN/s imaging).
-    radius, radius_inner, radius_outer, centroid_source, search_box_width, fit_box_width, moving_centroid :
-        Imaging photometry parameters, as jwst's ``tso_photometry`` step (radii in pixels).
-    subtract_background, use_source_posn, position_offset, smoothing_length, bkg_fit, bkg_order :
-        Spectroscopic extraction parameters, as jwst's ``extract_1d`` step (None: the reference file's value).
-    min_wavelength, max_wavelength : float, optional
-        White-light wavelength range [micron], as jwst's ``white_light`` step.
-    spec_bins : int or list of float, optional
-        Also write spectroscopic light curves, ``<product>_speclc.ecsv`` (and into the zarr store): a number
-        of equal-width bins over the white-light range, or bin edges [micron] (see :mod:`tso3x.io.speclc`).
-        Computed in the same pass as the x1dints. Ignored (with a warning) for imaging.
-    pixel_replace : bool
-        Run jwst's ``pixel_replace`` step (skipped by default, as jwst) on every spectroscopic segment before
-        extraction; imaging data are never replaced (as calwebb_tso3).
-    algorithm, n_adjacent_cols :
-        ``pixel_replace`` parameters: ``mingrad`` (jwst's default) or ``fit_profile``, and the profiles used on
-        each side by fit_profile (``trace_model`` is not supported).
-    zarr : path, optional
-        Also write the integration-indexed products to this zarr store (appended to if it exists; see
-        :mod:`tso3x.io.zarr_store`); listed last in the returned paths.
-    zarr_cube : bool
-        Store the flagged cube (sci, err, dq) in the zarr store as well.
-    client : distributed.Client, optional
-        Run on this dask client. Default: the client at ``scheduler``, else the active client, else a
-        LocalCluster started for the run (see :func:`tso3x.execution.cluster`).
-    scheduler : str, optional
-        Address of a dask scheduler, or ``"threads"`` / ``"synchronous"`` for dask's local schedulers.
-    workers, threads_per_worker, memory_limit :
-        Size of the LocalCluster started when there is no client.
-    quiet : bool
-        No progress bars (and no dashboard link) on the terminal.
-    overwrite : bool
-        Recompute every product. By default a product that an earlier run into the same folder completed
-        with the same inputs and parameters, and that still matches its manifest, is kept.
-
-    Returns
-    -------
-    list of Path
-        The crfints (association order), then ``<product>_phot.ecsv`` for imaging exposures, or
-        ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` for spectroscopy.
-
-    Also written: ``<product>_manifest.json`` (see :mod:`tso3x.manifest`); the folder is locked for the
-    run (:mod:`tso3x.lock`).
-
-    Raises
-    ------
-    Tso3xInputError
-        For any bad input, before anything is written (also when another run holds the folder).
-    Tso3xRunError
-        When writing fails (disk full, I/O error): complete products are kept, the manifest says failed.
-    """
-    call = dict(locals())  # the parameters, for the manifest (first statement: nothing else defined yet)
-    association = open_asn(asn)
-    params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
-    replace_params = PixelReplaceParameters.from_user(algorithm, n_adjacent_cols)
-    exposures = open_exposures(association.members, chunk_mb)
-    _check_reference_files(
-        override_gain=override_gain, override_extract1d=override_extract1d, override_apcorr=override_apcorr
-    )
-    if is_imaging(exposures[0].attrs):  # calwebb_tso3 decides on the first member
-        phot_params = dict(
-            radius=radius,
-            radius_inner=radius_inner,
-            radius_outer=radius_outer,
-            centroid_source=centroid_source,
-            search_box_width=search_box_width,
-            fit_box_width=fit_box_width,
-            moving_centroid=moving_centroid,
-        )
-        stage3 = Imaging(exposures, override_gain, phot_params)
-        if spec_bins is not None:
-            log.warning("spec_bins ignored: imaging exposures have no spectra")
-    else:
-        spec_params = dict(
-            subtract_background=subtract_background,
-            use_source_posn=use_source_posn,
-            position_offset=position_offset,
-            smoothing_length=smoothing_length,
-            bkg_fit=bkg_fit,
-            bkg_order=bkg_order,
-            min_wavelength=min_wavelength,
-            max_wavelength=max_wavelength,
-        )
-        stage3 = Spectroscopy(
-            exposures,
-            spec_params,
-            override_extract1d,
-            override_apcorr,
-            replace_params if pixel_replace else None,
-            spec_bins=spec_bins,
-        )
-    stage3_names = stage3.names(association)
-    inputs = set(association.members)
-    outputs = [
-        crfints.crfints_name(Path(src).name, association.asn_id)
-        for ds in exposures
-        for src in ds.attrs["segment_files"]
-    ]
-    outputs += stage3_names
-    for name in outputs:
-        out_path = (Path(output_dir) / name).resolve()
-        if out_path in inputs:
-            raise Tso3xInputError(out_path, "product would overwrite an input file")
-    if zarr is not None:
-        zarr_store.check_store(zarr)
-    out = check_output_dir(output_dir)
-    cluster_options = dict(
-        client=client,
-        scheduler=scheduler,
-        workers=workers,
-        threads_per_worker=threads_per_worker,
-        memory_limit=memory_limit,
-        quiet=quiet,
-    )
-    references = {"override_gain": override_gain, "override_extract1d": override_extract1d}
-    references["override_apcorr"] = override_apcorr
-    with output_lock(out):
-        prepare_output_dir(out)
-        try:
-            try:
-                ledger = _ledger(out, association, stage3_names, call, references, overwrite)
-            except OSError as exc:
-                raise Tso3xRunError(out, f"cannot write the manifest ({exc.strerror or exc})") from exc
-            distributed_log = logging.getLogger("distributed")
-            level = distributed_log.level
-            try:
-                with cluster(**cluster_options):
-                    try:
-                        products = _products(
-                            exposures,
-                            association,
-                            out,
-                            stage3,
-                            params=params,
-                            skip_outlier_detection=skip_outlier_detection,
-                            chunk_mb=chunk_mb,
-                            zarr=zarr,
-                            zarr_cube=zarr_cube,
-                            ledger=ledger,
-                            reuse=not overwrite,
-                        )
-                    except KeyboardInterrupt:  # the cluster's shutdown logs the cancelled tasks as errors
-                        distributed_log.setLevel(logging.CRITICAL)
-                        raise
-            except BaseException as exc:
-                _failed(ledger, exc, out)
-                raise
-            finally:
-                distributed_log.setLevel(level)
-            if not ledger.finish("complete"):
-                raise Tso3xRunError(out, f"products complete but {ledger.path.name} could not be written")
-            return products
-        finally:
-            shutil.rmtree(out / TMP_DIR, ignore_errors=True)
-
-
-#: run() parameters that change how a run executes (or what else it writes), not its products
-EXECUTION_PARAMETERS = frozenset(
-    {"client", "scheduler", "workers", "threads_per_worker", "memory_limit", "quiet", "chunk_mb", "overwrite"}
-    | {"zarr", "zarr_cube"}
-)
-REFERENCE_PARAMETERS = ("override_gain", "override_extract1d", "override_apcorr")
-OUTLIER_PARAMETERS = ("rolling_window_width", "snr", "maskpt", "good_bits")
-
-
 def _json_safe(value):
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return value if isinstance(value, str | int | float | bool | type(None) | list | tuple) else repr(value)
 
 
-def _ledger(
-    out: Path, asn: Association, stage3_names: list[str], call: dict, references: dict, overwrite: bool
-) -> Ledger:
+def _ledger(plan: Plan) -> Ledger:
     """The run's manifest: inputs, parameters and the recipe of every product, written with status running."""
-    parameters = {k: _json_safe(v) for k, v in call.items() if k not in ("client", "asn", "output_dir")}
-    for key in REFERENCE_PARAMETERS:  # the same file named from another folder is the same parameter
-        if parameters[key] is not None and parameters[key] != "N/A":
-            parameters[key] = os.fspath(Path(parameters[key]).resolve())
-    refs = {Path(p).resolve(): role for role, p in references.items() if p is not None and str(p) != "N/A"}
-    inputs = {asn.path: "association", **{m: "segment" for m in asn.members}, **refs}
-    path = out / manifest_name(asn.product_name)
-    ledger = Ledger(path, out / TMP_DIR, asn.path, parameters, inputs, None if overwrite else read_manifest(path))
-    crf_params = {k: parameters[k] for k in OUTLIER_PARAMETERS}
-    crf_params.update(asn_id=asn.asn_id, asn_pool=asn.asn_pool, asn_table=asn.table_name)
-    if not call["skip_outlier_detection"]:
-        for member in asn.members:
-            ledger.expect(crfints.crfints_name(member.name, asn.asn_id), crf_params, [member])
-    stage3_params = {k: v for k, v in parameters.items() if k not in EXECUTION_PARAMETERS}
-    for name in stage3_names:
-        ledger.expect(name, stage3_params, [asn.path, *asn.members, *refs])
+    asn, config, out = plan.association, plan.config, plan.output_dir
+    parameters = {k: _json_safe(v) for k, v in config.as_dict().items() if k != "client"}
+    refs = config.references.files()
+    parameters.update({option: os.fspath(path) for option, path in refs.items()})  # the same file is the same
+    inputs = {asn.path: "association", **{m: "segment" for m in asn.members}, **{p: r for r, p in refs.items()}}
+    path = out / product_names.manifest(asn.product_name)
+    previous = None if config.outputs.overwrite else read_manifest(path)
+    ledger = Ledger(path, out / TMP_DIR, asn.path, parameters, inputs, previous)
+    if not config.outlier_detection.skip_outlier_detection:
+        crf_params = {**config.outlier_detection.jwst_parameters(), "asn_id": asn.asn_id, "asn_pool": asn.asn_pool}
+        crf_params["asn_table"] = asn.table_name
+        for member, name in zip(asn.members, plan.crfints_names(), strict=True):
+            ledger.expect(name, crf_params, [member])
+    recipe = {k: parameters[k] for k in RunConfig.recipe_names() if k in parameters}
+    for name in plan.mode.product_names(asn):
+        ledger.expect(name, recipe, [asn.path, *asn.members, *refs.values()])
     ledger.save()
     return ledger
 
 
-def _failed(ledger: Ledger, exc: BaseException, out: Path) -> None:
-    """Mark the manifest failed; a write error (disk full, I/O) becomes a one-line Tso3xRunError."""
-    if isinstance(exc, KeyboardInterrupt):
-        reason = "interrupted"
-    elif isinstance(exc, OSError):
-        reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
-    else:
-        reason = f"{type(exc).__name__}: {exc}"
-    ledger.finish("failed", reason)
-    if isinstance(exc, OSError):
-        done, total = ledger.complete()
-        raise Tso3xRunError(
-            out,
-            f"writing the products failed: {reason}; {done} of {total} products complete and kept, "
-            f"{ledger.path.name} marked failed",
-        ) from exc
-
-
-def _products(
-    exposures: list[xr.Dataset],
-    association: Association,
-    out: Path,
-    stage3: Imaging | Spectroscopy,
-    *,
-    params: OutlierParameters,
-    skip_outlier_detection: bool,
-    chunk_mb: float,
-    zarr: str | Path | None,
-    zarr_cube: bool,
-    ledger: Ledger,
-    reuse: bool,
-) -> list[Path]:
-    """Flag, measure and write every product of a checked association (inside the run's dask cluster)."""
-    products: list[Path] = []
-    cubes: list[xr.Dataset] = []
-    counts: list[np.ndarray | None] = []
-    pending = []  # crfints computed in the same pass as the measurements
-    for ds in exposures:
-        crf: list[Path] = []
-        count = None
-        cube = ds
-        if skip_outlier_detection:
-            log.info("outlier detection skipped; no crfints written")
+@contextlib.contextmanager
+def _failure_recorded(ledger: Ledger, out: Path) -> Iterator[None]:
+    """Mark the manifest failed on any exception; a write error (disk full, I/O) becomes a one-line
+    Tso3xRunError."""
+    distributed_log = logging.getLogger("distributed")
+    level = distributed_log.level
+    try:
+        yield
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            reason = "interrupted"
+        elif isinstance(exc, OSError):
+            reason = f"{exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
         else:
-            crf_names = [crfints.crfints_name(Path(f).name, association.asn_id) for f in ds.attrs["segment_files"]]
-            keep = {name for name in crf_names if reuse and ledger.reusable(name, out / name)}
-            flagged = detect_outliers(ds, params.rolling_window_width, params.snr, params.maskpt, params.good_bits)
-            plan = plan_crfints(
-                flagged,
-                association,
+            reason = f"{type(exc).__name__}: {exc}"
+        ledger.finish("failed", reason)
+        if isinstance(exc, OSError):
+            done, total = ledger.complete()
+            raise Tso3xRunError(
                 out,
-                keep=keep,
-                counts=zarr is not None,
-                on_sealed=lambda path: ledger.done(path.name, path),
-            )
-            crf = plan.paths
-            if not keep and zarr is None and stage3.measures_in_one_pass and on_client():
-                # one pass: the flagged chunks are written to the crfints and measured as they are computed
-                # (a distributed client seals each crfints when its chunks are written, even if a later
-                # segment fails; dask's local schedulers could not, so there the crfints come first)
-                pending.append(plan)
-                cube = flagged
-            else:
-                # the measurements read the crfints back (photometry makes several passes over the cube)
-                compute_alongside([], [plan], label="outlier_detection")
-                count = plan.outlier_counts()
-                cube = _flagged_cube(ds, crf, chunk_mb)
-            products += crf
-        counts.append(count)
-        cubes.append(stage3.prepare(cube))
-    order = {crfints.crfints_name(m.name, association.asn_id): i for i, m in enumerate(association.members)}
-    products.sort(key=lambda p: order.get(p.name, len(order)))
-    segment_order = products if not skip_outlier_detection else list(association.members)
+                f"writing the products failed: {reason}; {done} of {total} products complete and kept, "
+                f"{ledger.path.name} marked failed",
+            ) from exc
+        raise
+    finally:
+        distributed_log.setLevel(level)
 
+
+@contextlib.contextmanager
+def _quiet_cancel() -> Iterator[None]:
+    """On an interrupt, silence the cluster's shutdown, which logs the cancelled tasks as errors."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
+        raise
+
+
+@dataclass
+class _Flagged:
+    """One exposure after outlier detection."""
+
+    cube: xr.Dataset  #: what the mode measures
+    crfints: list[Path]  #: its crfints (written, or written in the measuring pass)
+    counts: np.ndarray | None = None  #: outliers per integration, when counted
+    pending: PendingGroups | None = None  #: crfints still to compute, in the measuring pass
+
+
+def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
+    """Outlier detection of one exposure, and its crfints: planned for the measuring pass when the mode reads
+    each flagged chunk once (on a distributed client, which seals each crfints as its chunks are written),
+    else written now and read back (lazily), so outlier detection is still computed once."""
+    config, out = plan.config, plan.output_dir
+    if config.outlier_detection.skip_outlier_detection:
+        log.info("outlier detection skipped; no crfints written")
+        return _Flagged(ds, [])
+    reuse, store = not config.outputs.overwrite, config.outputs.zarr is not None
+    names = [product_names.crfints(f, plan.association.asn_id) for f in ds.attrs["segment_files"]]
+    keep = {name for name in names if reuse and ledger.reusable(name, out / name)}
+    flagged = detect_outliers(ds, config.outlier_detection)
+    crf = plan_crfints(
+        flagged, plan.association, out, keep=keep, counts=store, on_sealed=lambda p: ledger.done(p.name, p)
+    )
+    if not keep and not store and plan.mode.measures_in_one_pass and on_client():
+        return _Flagged(flagged, crf.paths, pending=crf)
+    compute_alongside([], [crf], label="outlier_detection")
+    cube = concat_segments([open_segment(p, config.execution.chunk_mb) for p in crf.paths])
+    # later products describe the calints segments (FILENAME, member order), as jwst's in-memory models do
+    cube.attrs.update(segment_files=ds.attrs["segment_files"], S_OUTLIR="COMPLETE")
+    return _Flagged(cube, crf.paths, counts=crf.outlier_counts())
+
+
+def _products(plan: Plan, ledger: Ledger) -> list[Path]:
+    """Flag, measure and write every product of a checked association (inside the run's dask cluster)."""
+    config, out, asn = plan.config, plan.output_dir, plan.association
+    flagged = [_flag(plan, ds, ledger) for ds in plan.exposures]
+    rank = {name: i for i, name in enumerate(plan.crfints_names())}
+    crfints = sorted((p for f in flagged for p in f.crfints), key=lambda p: rank.get(p.name, len(rank)))
+    cubes = [plan.mode.prepare(f.cube) for f in flagged]
+    pending = [f.pending for f in flagged if f.pending is not None]
     store = None
-    if zarr is not None:
-
-        def store(parts: list[xr.Dataset], extra: xr.Dataset | None = None):
-            dataset = zarr_store.integration_dataset(parts, counts, cubes if zarr_cube else None)
-            if extra is not None:  # exposure-wide variables (spectroscopic light curves), not per detector
-                dataset = dataset.merge(extra, compat="no_conflicts", combine_attrs="override")
-            return zarr_store.store_products(dataset, zarr)
-
-    stage3_names = stage3.names(association)
-    if reuse and zarr is None and all(ledger.reusable(name, out / name) for name in stage3_names):
+    if config.outputs.zarr is not None:
+        stored_cubes = cubes if config.outputs.zarr_cube else None
+        store = zarr_store.IntegrationStore(Path(config.outputs.zarr), [f.counts for f in flagged], stored_cubes)
+    segment_order = list(asn.members) if config.outlier_detection.skip_outlier_detection else crfints
+    names = plan.mode.product_names(asn)
+    if names and store is None and not config.outputs.overwrite and all(ledger.reusable(n, out / n) for n in names):
         compute_alongside([], pending, label="outlier_detection")
-        products += [out / name for name in stage3_names]
+        written = [out / name for name in names]
     else:
-        written = stage3.write(cubes, association, out, segment_order, store, alongside=pending)
+        written = plan.mode.write(cubes, ProductTarget(asn, out, segment_order, store, pending))
         for path in written:
             ledger.done(path.name, path)
-        for name in set(stage3_names) - {p.name for p in written}:
-            ledger.drop(name)  # NIS_SOSS: no spectra written
-        products += written
-    if zarr is not None:
-        products.append(Path(zarr))
-    return products
+        for name in set(names) - {p.name for p in written}:
+            ledger.drop(name)
+    return crfints + written + ([Path(config.outputs.zarr)] if store is not None else [])
+
+
+__all__ = ["Plan", "check_output_dir", "plan_run", "prepare_output_dir", "run"]

@@ -35,7 +35,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from . import names
+from . import names, product_names
 from .io import product_read
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ TIME_ATTRS = {
     "mjd_utc": {"units": "d", "long_name": "MJD UTC"},
     "bjd_tdb": {"units": "d", "long_name": "BJD TDB - 2400000.5"},
 }
-SUFFIXES = {"x1dints": "_x1dints.fits", "whtlt": "_whtlt.ecsv", "phot": "_phot.ecsv", "speclc": "_speclc.ecsv"}
+SUFFIXES = {k: v for k, v in product_names.SUFFIXES.items() if k != "manifest"}
 
 
 def _time_attrs(coord: str) -> dict:

@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import Tso3xInputError
 from .io import checksum
 from .io.fitsfile import read_layout
-from .manifest import _READ_BYTES, HASH, MANIFEST_SUFFIX, MANIFEST_VERSION, hash_file, new_digest, read_manifest
+from .manifest import _READ_BYTES, HASH, MANIFEST_VERSION, hash_file, new_digest, read_manifest
+from .product_names import SUFFIXES
 
 _ALL_ONES = 0xFFFFFFFF
 
@@ -130,9 +131,9 @@ def verify(output_dir: str | os.PathLike) -> Report:
     out = Path(output_dir)
     if not out.is_dir():
         raise Tso3xInputError(out, "output directory not found")
-    manifests = sorted(out.glob(f"*{MANIFEST_SUFFIX}"))
+    manifests = sorted(out.glob(f"*{SUFFIXES['manifest']}"))
     if not manifests:
-        raise Tso3xInputError(out, f"no *{MANIFEST_SUFFIX} in the output directory")
+        raise Tso3xInputError(out, f"no *{SUFFIXES['manifest']} in the output directory")
     report = Report()
     for path in manifests:
         one = verify_manifest(path)

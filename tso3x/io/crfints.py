@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,21 +19,12 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from .. import __version__, names
+from .. import names
+from .._version import __version__
 from . import checksum
 from .fitsfile import BLOCK, HduLayout, read_layout
 
-_KNOWN_SUFFIXES = ("calints", "crfints", "rateints", "cal", "rate", "x1dints", "median")
 _COPY_BYTES = 64 * 2**20
-
-
-def crfints_name(input_name: str, asn_id: str) -> str:
-    """jwst's crfints name: ``<input root without _asn_id and suffix>_<asn_id>_crfints.fits``."""
-    stem = Path(input_name).name.replace("_" + asn_id, "")
-    stem = re.sub(r"\.fits$", "", stem)
-    suffixes = "|".join(_KNOWN_SUFFIXES)
-    stem = re.sub(rf"_({suffixes})$", "", stem)
-    return f"{stem}_{asn_id}_crfints.fits"
 
 
 @dataclass

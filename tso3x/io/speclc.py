@@ -35,13 +35,6 @@ from .. import names
 
 log = logging.getLogger(__name__)
 
-SUFFIX = "_speclc.ecsv"
-
-
-def speclc_name(product_name: str) -> str:
-    """``<product>_speclc.ecsv``."""
-    return f"{product_name}{SUFFIX}"
-
 
 def speclc_table(binned: xr.Dataset, meta: dict | None = None) -> QTable:
     """The speclc table of a computed :func:`tso3x.bin_spectra` Dataset (see the module documentation)."""

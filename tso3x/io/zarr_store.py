@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -196,3 +197,30 @@ def integration_dataset(
     attrs = out[0].attrs
     merged = xr.merge(out, join="outer", combine_attrs="drop_conflicts") if len(out) > 1 else out[0]
     return merged.assign_attrs(attrs)
+
+
+@dataclass
+class IntegrationStore:
+    """The zarr store of a run: the outlier counts (and flagged cubes) it joins to each mode's measurements.
+
+    Attributes
+    ----------
+    path : Path
+        The store (appended to when it exists).
+    counts : list of ndarray or None
+        Per exposure, pixels flagged as outliers in each integration (None: not counted).
+    cubes : list of xarray.Dataset, optional
+        Per exposure, the flagged cube to store as well (``--zarr-cube``).
+    """
+
+    path: Path
+    counts: list[np.ndarray | None]
+    cubes: list[xr.Dataset] | None = None
+
+    def plan(self, parts: list[xr.Dataset], extra: xr.Dataset | None = None):
+        """The lazy store write of per-exposure integration Datasets and the function finishing it (see
+        :func:`store_products`); ``extra``: exposure-wide variables merged as they are (light curves)."""
+        dataset = integration_dataset(parts, self.counts, self.cubes)
+        if extra is not None:
+            dataset = dataset.merge(extra, compat="no_conflicts", combine_attrs="override")
+        return store_products(dataset, self.path)

@@ -18,7 +18,8 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import __version__, names
+from .. import names, product_names
+from .._version import __version__
 from ..dataset import segment_slices
 from ..execution import compute_alongside
 from ..io import checksum, crfints
@@ -118,14 +119,14 @@ def plan_crfints(
     history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
     plan = CrfintsPlan([], [], variables, counts, on_sealed)
     for src, segment in zip(flagged.attrs["segment_files"], segment_slices(flagged), strict=True):
-        name = crfints.crfints_name(Path(src).name, asn.asn_id)
+        name = product_names.crfints(src, asn.asn_id)
         plan.paths.append(output_dir / name)
         seg = flagged.isel({names.INTEGRATION: segment})
         target, group = None, []
         if name not in keep:
             target = crfints.allocate(
                 src,
-                output_dir / names.TMP_DIR / name,
+                output_dir / product_names.TMP_DIR / name,
                 output_dir / name,
                 {v: flagged[v].dtype for v in variables},
                 crfints.primary_updates(name, asn.asn_pool, asn.table_name),

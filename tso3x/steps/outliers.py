@@ -9,50 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 
 import dask.array as da
 import numpy as np
 import xarray as xr
 
 from .. import names
+from ..config import OutlierDetection
 from ..dataset import concat_integrations, segment_slices
-from ..errors import Tso3xInputError
 from ..kernels import outliers as kern
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class OutlierParameters:
-    """jwst ``outlier_detection`` parameters used in TSO mode, with jwst's names and defaults."""
-
-    rolling_window_width: int = 25
-    snr: float = 5.0
-    maskpt: float = 0.7
-    good_bits: str | int = "~DO_NOT_USE"
-
-    @classmethod
-    def from_user(cls, rolling_window_width=25, snr=5.0, maskpt=0.7, good_bits="~DO_NOT_USE"):
-        """Check and normalise user values (``snr`` may be jwst's string ``"5.0 4.0"``: first value used)."""
-        if isinstance(snr, str):
-            try:
-                values = [float(v) for v in snr.split()]
-            except ValueError:
-                values = []
-            if not values:
-                raise Tso3xInputError(None, f"snr must be one or two numbers, not {snr!r}")
-            snr = values[0]
-        width = rolling_window_width
-        if isinstance(width, float) and width.is_integer():
-            width = int(width)
-        if not isinstance(width, int | np.integer) or isinstance(width, bool):
-            raise Tso3xInputError(None, f"rolling_window_width must be an integer, not {rolling_window_width!r}")
-        try:
-            kern.bad_pixel_mask(np.zeros(1, np.uint32), good_bits)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise Tso3xInputError(None, f"good_bits {good_bits!r} is not valid ({exc})") from None
-        return cls(width, float(snr), float(maskpt), good_bits)
 
 
 def _any_good_pixel(dq: da.Array, good_bits) -> bool:
@@ -74,7 +41,7 @@ def _median_chunk(*pieces, n_pieces, block_start, starts, width, bits):
     return kern.rolling_median(work, block_start, starts, width)
 
 
-def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierParameters, any_good: bool) -> da.Array:
+def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierDetection, any_good: bool) -> da.Array:
     n = sci.shape[0]
     width = params.rolling_window_width
     # jwst: weight threshold = maskpt * mean(non-zero weights) = maskpt (NaN when no pixel is good);
@@ -126,7 +93,7 @@ def _full_median(sci: da.Array) -> da.Array:
     return da.broadcast_to(median, sci.shape, chunks=sci.chunks)
 
 
-def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
+def _detect_segment(seg: xr.Dataset, params: OutlierDetection) -> xr.Dataset:
     sci, err, dq = (seg[v].data for v in (names.SCI, names.ERR, names.DQ))
     # jwst's rolling median is float64 (difference in float64); its full median float32
     wide = 1 < params.rolling_window_width < sci.shape[0]
@@ -170,28 +137,21 @@ def _detect_segment(seg: xr.Dataset, params: OutlierParameters) -> xr.Dataset:
     return out
 
 
-def detect_outliers(
-    ds: xr.Dataset,
-    rolling_window_width: int = 25,
-    snr: float | str = 5.0,
-    maskpt: float = 0.7,
-    good_bits: str | int = "~DO_NOT_USE",
-) -> xr.Dataset:
+def detect_outliers(ds: xr.Dataset, params: OutlierDetection | None = None, **parameters) -> xr.Dataset:
     """Flag outliers along time, as calwebb_tso3's ``outlier_detection`` in ``tso`` mode.
 
     Parameters
     ----------
     ds : xarray.Dataset
         An exposure (or segment) Dataset from :func:`tso3x.open_segment` / :func:`tso3x.open_exposures`.
-    rolling_window_width : int
-        Rolling-median window in integrations; a window ≤ 1 or ≥ the integrations of a segment uses
-        the median of the whole segment instead (no DQ masking there, as jwst).
-    snr : float or str
-        Detection threshold in units of ERR (jwst's ``"5.0 4.0"`` string accepted: first value).
-    maskpt : float
-        Weight-threshold fraction; with 0/1 weights, pixels with bad DQ are left out of the rolling median.
-    good_bits : str or int
-        DQ bits counted as good (jwst syntax, default ``"~DO_NOT_USE"``).
+    params : tso3x.config.OutlierDetection, optional
+        Checked parameters; or give them as keywords (jwst's names and defaults):
+    **parameters
+        ``rolling_window_width`` (int): rolling-median window in integrations; a window <= 1 or >= the
+        integrations of a segment uses the median of the whole segment instead (no DQ masking there, as
+        jwst). ``snr`` (float or jwst's ``"5.0 4.0"`` string, first value): threshold in units of ERR.
+        ``maskpt`` (float): weight-threshold fraction; with 0/1 weights, pixels with bad DQ are left out of
+        the rolling median. ``good_bits`` (str or int): DQ bits counted as good (``"~DO_NOT_USE"``).
 
     Returns
     -------
@@ -200,19 +160,13 @@ def detect_outliers(
         is invalid, outliers flagged DO_NOT_USE|OUTLIER in DQ, ``n_outliers`` per integration, attrs
         ``S_OUTLIR = "COMPLETE"`` and ``outlier_detection_parameters`` (JSON).
     """
-    params = OutlierParameters.from_user(rolling_window_width, snr, maskpt, good_bits)
+    if params is None:
+        params = OutlierDetection.from_user(**parameters)
     parts = [_detect_segment(ds.isel({names.INTEGRATION: sl}), params) for sl in segment_slices(ds)]
     out = concat_integrations(parts)
     out.attrs = {
         **ds.attrs,
         "S_OUTLIR": "COMPLETE",
-        "outlier_detection_parameters": json.dumps(
-            {
-                "rolling_window_width": params.rolling_window_width,
-                "snr": params.snr,
-                "maskpt": params.maskpt,
-                "good_bits": str(params.good_bits),
-            }
-        ),
+        "outlier_detection_parameters": json.dumps(params.jwst_parameters()),
     }
     return out

@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from .. import names
-from ..errors import Tso3xInputError
+from ..config import TsoPhotometry
 from ..execution import compute
 from ..kernels import centroid as cen
 from ..kernels import photometry as phot
@@ -32,59 +32,6 @@ from .photometry_setup import SegmentSetup, prepare_segments
 log = logging.getLogger(__name__)
 
 _WLP8_INFO = "Photometry measured as the sum of all values in the subarray.  No background subtraction was performed."
-
-
-@dataclass(frozen=True)
-class PhotometryParameters:
-    """jwst ``tso_photometry`` parameters, with jwst's names, types and defaults."""
-
-    radius: float = 3.0
-    radius_inner: float = 4.0
-    radius_outer: float = 5.0
-    centroid_source: bool = True
-    search_box_width: int = 41
-    fit_box_width: int = 11
-    moving_centroid: bool = False
-
-    @classmethod
-    def from_user(cls, **values) -> PhotometryParameters:
-        """Check user values; even box widths are rounded down by one with jwst's warning."""
-        p = {**cls().__dict__, **values}
-        try:
-            radii = [float(p[k]) for k in ("radius", "radius_inner", "radius_outer")]
-            boxes = {k: p[k] for k in ("search_box_width", "fit_box_width")}
-            for k, v in boxes.items():
-                if isinstance(v, float) and v.is_integer():
-                    v = int(v)
-                if not isinstance(v, int | np.integer) or isinstance(v, bool):
-                    raise ValueError(f"{k} must be an integer, not {v!r}")
-                boxes[k] = int(v)
-        except (TypeError, ValueError) as exc:
-            raise Tso3xInputError(None, f"bad photometry parameter: {exc}") from None
-        radius, r_in, r_out = radii
-        if not (np.isfinite(radii).all() and radius > 0 and 0 <= r_in < r_out):
-            raise Tso3xInputError(
-                None, f"photometry radii must satisfy radius > 0 and 0 <= radius_inner < radius_outer, got {radii}"
-            )
-        centroid = bool(p["centroid_source"])
-        if centroid:
-            for k, v in boxes.items():
-                if v % 2 == 0:
-                    log.warning("Even box widths are not supported. Rounding the %s down to %d.", k, v - 1)
-                    boxes[k] = v - 1
-                if boxes[k] < 1:
-                    raise Tso3xInputError(None, f"{k} must be at least 1, got {v}")
-        return cls(
-            radius, r_in, r_out, centroid, boxes["search_box_width"], boxes["fit_box_width"], bool(p["moving_centroid"])
-        )
-
-    def apertures_text(self) -> str:
-        """jwst's ``apertures`` meta text of the normal (circular aperture) case."""
-        return (
-            f"Photometry measured in a circular aperture of r={self.radius} pixels.  Background calculated as "
-            f"the mean in a circular annulus with r_inner={self.radius_inner} pixels and "
-            f"r_outer={self.radius_outer} pixels."
-        )
 
 
 def _convert(block: np.ndarray, factor) -> np.ndarray:
@@ -106,7 +53,7 @@ def _pass_centroid(sci, dq, *, factor, xc, yc, radius, box, fit_box):
     return np.concatenate([cx[:, None], cy[:, None], fit], axis=1)[:, None, :]
 
 
-def _pass_aperture(sci, err, x, y, *, factor, params: PhotometryParameters, wlp8: bool):
+def _pass_aperture(sci, err, x, y, *, factor, params: TsoPhotometry, wlp8: bool):
     """One chunk of the aperture pass: (n, 1, 6) sums/errors/areas, or (n, 1, 2) float32 for WLP8."""
     data, error = _convert(sci, factor), _convert(err, factor)
     if wlp8:
@@ -139,7 +86,7 @@ class _SegmentResult:
     sums: np.ndarray | None = None
 
 
-def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: PhotometryParameters) -> None:
+def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotometry) -> None:
     graphs = []
     for r in results:
         seg = ds.isel({names.INTEGRATION: r.setup.rows})
@@ -167,7 +114,7 @@ def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: Photometr
         r.psf = out[:, 0, 2:].copy()
 
 
-def _centres(r: _SegmentResult, p: PhotometryParameters) -> None:
+def _centres(r: _SegmentResult, p: TsoPhotometry) -> None:
     n = r.setup.rows.stop - r.setup.rows.start
     planned = (np.full(n, r.setup.xref), np.full(n, r.setup.yref))
     if r.centroid is None:
@@ -188,7 +135,7 @@ def _centres(r: _SegmentResult, p: PhotometryParameters) -> None:
         r.x, r.y = cx.copy(), cy.copy()
 
 
-def _aperture_pass(ds: xr.Dataset, results: list[_SegmentResult], p: PhotometryParameters) -> None:
+def _aperture_pass(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotometry) -> None:
     graphs = []
     for r in results:
         seg = ds.isel({names.INTEGRATION: r.setup.rows})
@@ -249,7 +196,7 @@ def _sky(r: _SegmentResult) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64)
 
 
-def _assemble(ds: xr.Dataset, results: list[_SegmentResult], p: PhotometryParameters) -> xr.Dataset:
+def _assemble(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotometry) -> xr.Dataset:
     per_seg = []
     for r in results:
         cols = {names.MJD: r.setup.mjd, names.BJD_TDB: r.setup.bjd, **_columns(r)}
@@ -288,17 +235,7 @@ def _assemble(ds: xr.Dataset, results: list[_SegmentResult], p: PhotometryParame
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def photometry(
-    ds: xr.Dataset,
-    radius: float = 3.0,
-    radius_inner: float = 4.0,
-    radius_outer: float = 5.0,
-    centroid_source: bool = True,
-    search_box_width: int = 41,
-    fit_box_width: int = 11,
-    moving_centroid: bool = False,
-    gain=None,
-) -> xr.Dataset:
+def photometry(ds: xr.Dataset, params: TsoPhotometry | None = None, gain=None, **parameters) -> xr.Dataset:
     """Aperture photometry of every integration of an imaging TSO exposure, as jwst ``tso_photometry``.
 
     Parameters
@@ -306,20 +243,16 @@ def photometry(
     ds : xarray.Dataset
         An exposure or segment Dataset (:func:`tso3x.open_exposures`, or the output of
         :func:`tso3x.detect_outliers`; a lazy flagged Dataset is recomputed by each pass).
-    radius : float
-        Aperture radius [pix].
-    radius_inner, radius_outer : float
-        Background annulus radii [pix]; ``radius_inner`` also masks the source for the centroiding
-        background.
-    centroid_source : bool
-        Centroid the source (and fit the Gaussian PRF) instead of using XREF/YREF_SCI.
-    search_box_width, fit_box_width : int
-        Box widths [pix] of the two centroid passes (odd; even values are rounded down); the second is
-        also the PSF-fit box.
-    moving_centroid : bool
-        Use each integration's centroid instead of the median centroid.
+    params : tso3x.config.TsoPhotometry, optional
+        Checked parameters; or give them as keywords (jwst's names and defaults, radii in pixels):
     gain : path or ndarray, optional
         GAIN reference file or (ny, nx) gain [electron/DN]; required for DN/s data only.
+    **parameters
+        ``radius`` (aperture radius), ``radius_inner``, ``radius_outer`` (background annulus; ``radius_inner``
+        also masks the source for the centroiding background), ``centroid_source`` (centroid the source and
+        fit the Gaussian PRF instead of using XREF/YREF_SCI), ``search_box_width``, ``fit_box_width`` (box
+        widths of the two centroid passes, odd; even values are rounded down; the second is also the PSF-fit
+        box), ``moving_centroid`` (each integration's centroid instead of the median centroid).
 
     Returns
     -------
@@ -335,15 +268,8 @@ def photometry(
     Tso3xInputError
         For missing keywords, unusable gain or parameters (see :func:`prepare_segments`).
     """
-    params = PhotometryParameters.from_user(
-        radius=radius,
-        radius_inner=radius_inner,
-        radius_outer=radius_outer,
-        centroid_source=centroid_source,
-        search_box_width=search_box_width,
-        fit_box_width=fit_box_width,
-        moving_centroid=moving_centroid,
-    )
+    if params is None:
+        params = TsoPhotometry.from_user(**parameters)
     results = [_SegmentResult(s) for s in prepare_segments(ds, gain)]
     if params.centroid_source:
         log.info("Centroiding the source in each integration")

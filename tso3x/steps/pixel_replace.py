@@ -8,52 +8,18 @@ Every integration is independent, so each chunk of integrations is replaced by o
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
-import numpy as np
 import xarray as xr
 
 from .. import names
+from ..config import PixelReplace
 from ..errors import Tso3xInputError
 from ..kernels import pixel_replace as kern
 
 log = logging.getLogger(__name__)
 
-ALGORITHMS = ("mingrad", "fit_profile")
 #: The arrays the step updates, in the kernels' argument order.
 VARIABLES = (names.SCI, names.ERR, names.DQ, names.VAR_POISSON, names.VAR_RNOISE, names.VAR_FLAT)
-
-
-@dataclass(frozen=True)
-class PixelReplaceParameters:
-    """Checked ``pixel_replace`` parameters (jwst names and defaults)."""
-
-    algorithm: str = "mingrad"
-    n_adjacent_cols: int = 3
-
-    @classmethod
-    def from_user(cls, algorithm="mingrad", n_adjacent_cols=3) -> PixelReplaceParameters:
-        """Check user values; ``n_adjacent_cols`` may be a string of digits (as given on the command line).
-
-        Raises
-        ------
-        Tso3xInputError
-            An algorithm other than mingrad or fit_profile (trace_model included), or ``n_adjacent_cols``
-            not an integer ≥ 1.
-        """
-        if algorithm == "trace_model":
-            raise Tso3xInputError(
-                None,
-                "algorithm trace_model is not supported (it needs adaptive_trace_model); use mingrad or fit_profile",
-            )
-        if algorithm not in ALGORITHMS:
-            raise Tso3xInputError(None, f"algorithm must be mingrad or fit_profile, not {algorithm!r}")
-        n = n_adjacent_cols
-        if isinstance(n, str) and n.strip().lstrip("+-").isdigit():
-            n = int(n)
-        if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
-            raise Tso3xInputError(None, f"n_adjacent_cols must be an integer >= 1, not {n_adjacent_cols!r}")
-        return cls(algorithm, int(n))
 
 
 def dispersion_axis(ds: xr.Dataset) -> int:
@@ -71,7 +37,7 @@ def dispersion_axis(ds: xr.Dataset) -> int:
     return int(value)
 
 
-def check_pixel_replace(exposures: list[xr.Dataset], params: PixelReplaceParameters) -> None:
+def check_pixel_replace(exposures: list[xr.Dataset], params: PixelReplace) -> None:
     """Everything :func:`pixel_replace` needs from the exposures, checked before anything is written."""
     if params.algorithm == "fit_profile":
         for ds in exposures:
@@ -92,7 +58,7 @@ def _replace_block(block: xr.Dataset, *, algorithm: str, n_adjacent_cols: int, d
     return result
 
 
-def pixel_replace(ds: xr.Dataset, algorithm: str = "mingrad", n_adjacent_cols: int = 3) -> xr.Dataset:
+def pixel_replace(ds: xr.Dataset, params: PixelReplace | None = None, **parameters) -> xr.Dataset:
     """Replace bad pixels of every integration, as calwebb_tso3's ``pixel_replace`` step (jwst 3.0.0).
 
     Parameters
@@ -100,12 +66,14 @@ def pixel_replace(ds: xr.Dataset, algorithm: str = "mingrad", n_adjacent_cols: i
     ds : xarray.Dataset
         An exposure Dataset (:func:`tso3x.open_exposures`, or outlier-flagged), dims (integration, y, x),
         chunked along ``integration`` only.
-    algorithm : {"mingrad", "fit_profile"}
-        ``mingrad`` (jwst's default): non-finite SCI pixels get the mean of the neighbour pair (left/right
-        or up/down) with the smaller difference. ``fit_profile``: DO_NOT_USE pixels get the median spatial
-        profile of the neighbouring profiles scaled to the profile (needs the DISPAXIS attr).
-    n_adjacent_cols : int
-        Profiles on each side used by ``fit_profile`` (jwst default 3).
+    params : tso3x.config.PixelReplace, optional
+        Checked parameters; or give them as keywords (jwst's names and defaults):
+    **parameters
+        ``algorithm`` {"mingrad", "fit_profile"}: ``mingrad`` (jwst's default): non-finite SCI pixels get
+        the mean of the neighbour pair (left/right or up/down) with the smaller difference. ``fit_profile``:
+        DO_NOT_USE pixels get the median spatial profile of the neighbouring profiles scaled to the profile
+        (needs the DISPAXIS attr). ``n_adjacent_cols`` (int): profiles on each side used by ``fit_profile``
+        (jwst default 3).
 
     Returns
     -------
@@ -119,7 +87,8 @@ def pixel_replace(ds: xr.Dataset, algorithm: str = "mingrad", n_adjacent_cols: i
     Tso3xInputError
         Bad parameters, or no usable DISPAXIS for ``fit_profile``.
     """
-    params = PixelReplaceParameters.from_user(algorithm, n_adjacent_cols)
+    if params is None:
+        params = PixelReplace.from_user(**parameters)
     dispaxis = dispersion_axis(ds) if params.algorithm == "fit_profile" else 0
     present = [v for v in VARIABLES if v in ds]
     cube = ds[present].reset_coords(drop=True)

@@ -1,0 +1,149 @@
+"""Spectroscopic TSO (NRS_BRIGHTOBJ, MIR_LRS-SLITLESS, NRC_TSGRISM): ``pixel_replace`` (optional), box
+``extract_1d`` and ``white_light`` of every exposure, into ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``
+(and tso3x's ``<product>_speclc.ecsv``), in one pass over the flagged chunks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from .. import names, product_names
+from ..config import RunConfig, WhiteLight
+from ..dataset import segment_files
+from ..execution import compute_alongside
+from ..io import x1dints
+from ..io.asn import Association
+from ..io.extract1d_ref import read_extract1d_ref
+from ..io.speclc import write_speclc
+from ..io.whtlt import write_whtlt
+from ..names import BINNED_FLUX, BINNED_FLUX_ERROR
+from ..spectral_bins import bin_spectra
+from ..steps.extract import extract_1d, setups
+from ..steps.white_light import assemble, flux_sums, lazy_sums, lazy_wavelength
+from .base import ProductTarget
+
+log = logging.getLogger(__name__)
+
+
+class Spectroscopy:
+    """Box extraction of every integration (jwst ``extract_1d``), after ``pixel_replace`` when asked, and the
+    white-light curve (``white_light``).
+
+    Parameters
+    ----------
+    exposures : list of xarray.Dataset
+        The exposures (one per detector), as opened.
+    config : RunConfig
+        Uses ``extract_1d``, ``white_light``, ``pixel_replace``, ``spec_bins`` and the EXTRACT1D and APCORR
+        reference files.
+
+    Raises
+    ------
+    Tso3xInputError
+        Checked here, before anything is written: an EXTRACT1D file that is not valid JSON or has no aperture
+        for the exposure, no wavelength information, an APCORR file that is not an APCORR file of the
+        exposure's mode (NRC_TSGRISM has none) or has no row for it, no DISPAXIS for ``fit_profile``.
+    """
+
+    def __init__(self, exposures: list[xr.Dataset], config: RunConfig) -> None:
+        from ..steps.pixel_replace import check_pixel_replace
+
+        self.extract = config.extract_1d
+        self.white_light = config.white_light
+        self.spec_bins = config.outputs.spec_bins
+        self.extract1d = config.references.path("extract1d")
+        self.apcorr = config.references.given("apcorr")
+        self.replace = config.pixel_replace if config.pixel_replace.pixel_replace else None
+        read_extract1d_ref(self.extract1d)
+        #: segment files of each exposure → their extraction set-ups (reused by the extraction)
+        self.checked = {
+            tuple(segment_files(ds)): setups(
+                ds, self.extract1d, override_apcorr=self.apcorr, tabulate=False, **self.extract.as_dict()
+            )
+            for ds in exposures
+        }
+        if self.replace is not None:
+            check_pixel_replace(exposures, self.replace)
+
+    @property
+    def measures_in_one_pass(self) -> bool:
+        """Extraction reads each flagged chunk once, so it runs in the crfints' pass (pixel_replace aside)."""
+        return self.replace is None
+
+    def product_names(self, asn: Association) -> list[str]:
+        out = [product_names.x1dints(asn.product_name), product_names.whtlt(asn.product_name)]
+        return out + [product_names.speclc(asn.product_name)] if self.spec_bins is not None else out
+
+    def prepare(self, cube: xr.Dataset) -> xr.Dataset:
+        if self.replace is None:
+            return cube
+        from ..steps.pixel_replace import pixel_replace
+
+        return pixel_replace(cube, self.replace)
+
+    def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
+        """The lazy ``extract_1d`` Dataset of every exposure cube."""
+        return [
+            extract_1d(
+                ds, self.extract1d, self.apcorr, self.checked.get(tuple(segment_files(ds))), **self.extract.as_dict()
+            )
+            for ds in cubes
+        ]
+
+    def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
+        """Extract every exposure; write the x1dints, whtlt (and speclc) in one pass over the integrations.
+
+        Every extracted chunk is written into its rows of the pre-allocated x1dints (and the zarr store),
+        summed for the white light and the spectral bins, then dropped.
+        """
+        spectra = self.spectra(cubes)
+        asn, tmp_dir = target.asn, target.tmp_dir
+        names_ = self.product_names(asn)
+        x1d_target, datasums = x1dints.allocate(spectra, target.output_dir / names_[0], tmp_dir, asn, self.extract1d)
+        wl = self.white_light.as_dict()
+        entries, sums = lazy_sums(spectra, asn=asn, **wl)
+        binned = None
+        if self.spec_bins is not None:
+            binned = bin_spectra(spectra, self.spec_bins, **wl)
+        store_write, store_finish = None, None
+        if target.store is not None:
+            store_write, store_finish = target.store.plan([store_part(sp, self.white_light) for sp in spectra], binned)
+        lcs = [] if binned is None else [binned[BINNED_FLUX].data, binned[BINNED_FLUX_ERROR].data]
+        # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
+        label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
+        datasums, sums, lcs, _ = compute_alongside([datasums, sums, lcs, store_write], target.alongside, label=label)
+        if store_finish is not None:
+            store_finish()
+        curve = assemble(entries, list(sums), spectra[0].attrs)
+        written = [x1dints.seal(x1d_target, list(datasums))]
+        written.append(_place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
+        if binned is not None:
+            binned = binned.copy(data={BINNED_FLUX: lcs[0], BINNED_FLUX_ERROR: lcs[1]})
+            lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
+            written.append(_place(lc_tmp, target.output_dir))
+        return written
+
+
+def _place(tmp: Path, output_dir: Path) -> Path:
+    """Rename a complete product from the temporary folder into the output folder."""
+    final = output_dir / Path(tmp).name
+    os.replace(tmp, final)
+    return final
+
+
+def store_part(spectra: xr.Dataset, white_light: WhiteLight) -> xr.Dataset:
+    """An exposure's spectra with ``whitelight_flux`` per integration (every integration, no duplicate-time
+    rule), as the integration store holds them (lazy)."""
+    lo, hi = white_light.range()
+    flux = spectra["FLUX"].data.rechunk({1: -1})
+    wave = lazy_wavelength(spectra).rechunk(flux.chunks)
+    sums = da.map_blocks(flux_sums, flux, wave, lo, hi, drop_axis=1, dtype=np.float64)
+    attrs = {"units": spectra["FLUX"].attrs.get("units", ""), "long_name": "sum of FLUX over the white-light range"}
+    out = spectra.assign(whitelight_flux=((names.INTEGRATION,), sums, attrs))
+    return out.drop_attrs(deep=False).assign_attrs({k: v for k, v in spectra.attrs.items() if k != "spectra"})
