@@ -11,8 +11,8 @@ import pytest
 from astropy.io import fits
 
 import tso3x
+from tso3x.kernels.white_light import duplicate_times
 from tso3x.spectroscopy import SPECTROSCOPY_PARAMETERS, check_spectroscopy_inputs, write_spectroscopy_products
-from tso3x.steps.white_light import duplicate_times
 
 SIM = {"nints": 8, "nseg": 1, "seed": 5}
 

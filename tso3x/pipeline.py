@@ -74,7 +74,9 @@ def _flagged_cube(ds: xr.Dataset, crf: list[Path], chunk_mb: float) -> xr.Datase
         return ds
     cube = concat_segments([open_segment(p, chunk_mb) for p in crf])
     # later products describe the calints segments (FILENAME, member order), as jwst's in-memory models do
-    cube.attrs.update(segment_files=ds.attrs["segment_files"], S_OUTLIR="COMPLETE")
+    cube.attrs.update(
+        segment_files=ds.attrs["segment_files"], segment_meta=ds.attrs["segment_meta"], S_OUTLIR="COMPLETE"
+    )
     return cube
 
 

@@ -25,14 +25,17 @@ from .dataset import segment_files
 from .errors import Tso3xInputError
 from .execution import compute_alongside
 from .io import x1dints
+from .io.apcorr_ref import read_apcorr_ref
 from .io.asn import Association
 from .io.extract1d_ref import read_extract1d_ref
 from .io.speclc import speclc_name, write_speclc
 from .io.whtlt import write_whtlt
+from .kernels.white_light import flux_sums
 from .names import BINNED_FLUX, BINNED_FLUX_ERROR
 from .spectral_bins import bin_spectra, check_spec_bins  # noqa: F401 - check_spec_bins: used by stage3
-from .steps.extract import EXTRACT_PARAMETERS, extract_1d, setups
-from .steps.white_light import WHITE_LIGHT_PARAMETERS, assemble, flux_sums, lazy_sums, lazy_wavelength, white_light
+from .steps import extract
+from .steps.extract import EXTRACT_PARAMETERS, setups
+from .steps.white_light import WHITE_LIGHT_PARAMETERS, assemble, lazy_sums, lazy_wavelength, white_light
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,30 @@ def _check_params(ext: dict) -> None:
         raise Tso3xInputError(None, f"bkg_order must be an integer >= 0, not {order!r}")
 
 
+def extract_1d(
+    ds: xr.Dataset, override_extract1d=None, override_apcorr=None, segment_setups=None, **params
+) -> xr.Dataset:
+    """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
+
+    Reads the reference files (unless ``segment_setups`` made with them are given), then
+    :func:`tso3x.steps.extract.extract_1d`, whose documentation describes the parameters and result.
+
+    Parameters
+    ----------
+    override_extract1d : path or None
+        EXTRACT1D JSON reference file; None or ``"N/A"`` extracts the whole array with no background.
+    override_apcorr : path or None
+        APCORR reference file (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None or ``"N/A"``: no
+        aperture correction.
+    """
+    extract.check_parameters(params)
+    ref = apcorr = None
+    if segment_setups is None:
+        ref = read_extract1d_ref(override_extract1d)
+        apcorr = read_apcorr_ref(override_apcorr, str(ds.attrs.get("EXP_TYPE", "")))
+    return extract.extract_1d(ds, ref, apcorr, segment_setups, ref_path=override_extract1d, **params)
+
+
 def _is_soss(ds: xr.Dataset) -> bool:
     return str(ds.attrs.get("EXP_TYPE", "")).upper() == "NIS_SOSS"
 
@@ -105,12 +132,15 @@ def check_spectroscopy_inputs(
     _check_params(ext)
     if override_apcorr is not None and str(override_apcorr) != "N/A" and not Path(override_apcorr).is_file():
         raise Tso3xInputError(override_apcorr, "override_apcorr file not found")
-    read_extract1d_ref(override_extract1d)
-    checked = {}
+    ref = read_extract1d_ref(override_extract1d)
+    checked, apcorr = {}, {}
     for ds in exposures:
         if _is_soss(ds):
             continue
-        segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, tabulate=False, **ext)
+        exp_type = str(ds.attrs.get("EXP_TYPE", ""))
+        if exp_type not in apcorr:  # each reference file is read once
+            apcorr[exp_type] = read_apcorr_ref(override_apcorr, exp_type)
+        segs = setups(ds, ref, apcorr[exp_type], tabulate=False, ref_path=override_extract1d, **ext)
         checked[tuple(segment_files(ds))] = segs
     return checked
 

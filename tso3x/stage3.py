@@ -58,9 +58,11 @@ class Imaging:
     params: dict
 
     def __post_init__(self) -> None:
+        from .io.gain import open_gain
         from .steps.photometry import PhotometryParameters
         from .steps.photometry_setup import prepare_segments
 
+        self.gain = open_gain(self.gain)  # read once, for the checks and the photometry
         PhotometryParameters.from_user(**self.params)
         for ds in self.exposures:
             prepare_segments(ds, self.gain)

@@ -24,6 +24,7 @@ import xarray as xr
 from .. import names
 from ..errors import Tso3xInputError
 from ..execution import compute
+from ..io.gain import open_gain
 from ..kernels import centroid as cen
 from ..kernels import photometry as phot
 from ..kernels.psf_fit import fit_gaussian_prf
@@ -318,8 +319,8 @@ def photometry(
         also the PSF-fit box.
     moving_centroid : bool
         Use each integration's centroid instead of the median centroid.
-    gain : path or ndarray, optional
-        GAIN reference file or (ny, nx) gain [electron/DN]; required for DN/s data only.
+    gain : path, GainRef or ndarray, optional
+        GAIN reference file (read when first needed) or (ny, nx) gain [electron/DN]; required for DN/s data only.
 
     Returns
     -------
@@ -344,7 +345,7 @@ def photometry(
         fit_box_width=fit_box_width,
         moving_centroid=moving_centroid,
     )
-    results = [_SegmentResult(s) for s in prepare_segments(ds, gain)]
+    results = [_SegmentResult(s) for s in prepare_segments(ds, open_gain(gain))]
     if params.centroid_source:
         log.info("Centroiding the source in each integration")
         _centroid_passes(ds, results, params)
