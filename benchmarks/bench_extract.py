@@ -32,8 +32,8 @@ import numpy as np
 from _measure import warm_page_cache
 
 import tso3x
+from tso3x.modes.spectroscopy import extract_1d
 from tso3x.simulate import simulate
-from tso3x.steps.extract import extract_1d
 from tso3x.steps.white_light import white_light
 
 

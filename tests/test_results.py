@@ -12,7 +12,7 @@ from astropy.table import Table
 import tso3x
 from tso3x.errors import Tso3xInputError
 from tso3x.kernels.binning import bin_index, binned_sums
-from tso3x.steps.white_light import flux_sums
+from tso3x.kernels.white_light import flux_sums
 
 SPEC = {"nints": 24, "nseg": 2, "seed": 5, "shape": (32, 64)}
 

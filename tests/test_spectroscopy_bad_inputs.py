@@ -12,8 +12,8 @@ from astropy.io import fits
 
 import tso3x
 from tso3x.config import Extract1d, RunConfig, WhiteLight
+from tso3x.kernels.white_light import duplicate_times
 from tso3x.modes import ProductTarget, mode_for
-from tso3x.steps.white_light import duplicate_times
 
 SIM = {"nints": 8, "nseg": 1, "seed": 5}
 

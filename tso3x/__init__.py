@@ -56,7 +56,7 @@ _LAZY = {
     "detect_outliers": ".steps.outliers",
     "photometry": ".steps.photometry",
     "write_phot_ecsv": ".io.ecsv",
-    "extract_1d": ".steps.extract",
+    "extract_1d": ".modes.spectroscopy",
     "white_light": ".steps.white_light",
     "pixel_replace": ".steps.pixel_replace",
     "verify": ".verification",

@@ -89,3 +89,25 @@ WAVELENGTH_LOW = "wavelength_low"  #: lower bin edge [micron] (included)
 WAVELENGTH_HIGH = "wavelength_high"  #: upper bin edge [micron] (excluded, except for the last bin)
 WAVELENGTH_CENTER = "wavelength_center"  #: bin centre [micron]
 N_PIXELS = "n_pixels"  #: pixels of the wavelength grid in each bin
+
+#: The vector columns of an x1dints EXTRACT1D table, in jwst's order.
+SPEC_COLUMNS: tuple[str, ...] = (
+    "WAVELENGTH",
+    "FLUX",
+    "FLUX_ERROR",
+    "FLUX_VAR_POISSON",
+    "FLUX_VAR_RNOISE",
+    "FLUX_VAR_FLAT",
+    "SURF_BRIGHT",
+    "SB_ERROR",
+    "SB_VAR_POISSON",
+    "SB_VAR_RNOISE",
+    "SB_VAR_FLAT",
+    "DQ",
+    "BACKGROUND",
+    "BKGD_ERROR",
+    "BKGD_VAR_POISSON",
+    "BKGD_VAR_RNOISE",
+    "BKGD_VAR_FLAT",
+    "NPIXELS",
+)

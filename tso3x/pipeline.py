@@ -249,7 +249,9 @@ def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
     compute_alongside([], [crf], label="outlier_detection")
     cube = concat_segments([open_segment(p, config.execution.chunk_mb) for p in crf.paths])
     # later products describe the calints segments (FILENAME, member order), as jwst's in-memory models do
-    cube.attrs.update(segment_files=ds.attrs["segment_files"], S_OUTLIR="COMPLETE")
+    cube.attrs.update(
+        segment_files=ds.attrs["segment_files"], segment_meta=ds.attrs["segment_meta"], S_OUTLIR="COMPLETE"
+    )
     return _Flagged(cube, crf.paths, counts=crf.outlier_counts())
 
 

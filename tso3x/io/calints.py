@@ -12,6 +12,7 @@ import io
 import logging
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as da
@@ -20,7 +21,7 @@ import xarray as xr
 from dask.base import tokenize
 
 from .. import names
-from ..dataset import concat_integrations
+from ..dataset import concat_integrations, segment_slices
 from ..errors import Tso3xInputError
 from .fitsfile import HduLayout, find_hdu, image_source, read_layout, read_table
 
@@ -95,6 +96,119 @@ TSO_EXP_TYPES = ("NRC_TSIMAGE", "NRC_TSGRISM", "NRS_BRIGHTOBJ")
 DEFAULT_CHUNK_MB = 128.0
 
 
+@dataclass(eq=False)
+class SegmentMeta:
+    """What a segment file holds besides its image cubes, from the one decode of its headers.
+
+    Made by :func:`open_segment` (or :func:`read_segment_meta`); Datasets carry the metas of their segments
+    in ``attrs["segment_meta"]``, so nothing downstream parses the file's headers again.
+
+    Attributes
+    ----------
+    path : Path
+        The segment file (resolved).
+    layout : list of HduLayout
+        Every HDU's header and byte offsets.
+    int_times : numpy structured array
+        The INT_TIMES table as in the file (native byte order; empty when there is none).
+    wavelength : ndarray (ny, nx) or None
+        The 2-D WAVELENGTH image as read [micron] (None when absent or not 2-D).
+    """
+
+    path: Path
+    layout: list[HduLayout] = field(repr=False)
+    int_times: np.ndarray = field(repr=False)
+    wavelength: np.ndarray | None = field(default=None, repr=False)
+    _wcs: tuple = field(default=(), init=False, repr=False)  #: (gwcs or None,) once decoded
+
+    @property
+    def primary_header(self):
+        """The PRIMARY header (astropy Header; do not modify)."""
+        return self.layout[0].header
+
+    @property
+    def sci_header(self):
+        """The SCI header (astropy Header; do not modify), or None."""
+        hdu = find_hdu(self.layout, "SCI")
+        return None if hdu is None else hdu.header
+
+    def hdu(self, name: str) -> HduLayout | None:
+        """The first HDU named ``name`` (case-insensitive), or None."""
+        return find_hdu(self.layout, name)
+
+    @property
+    def wcs(self):
+        """The gWCS of the ASDF extension (``meta.wcs``), or None; decoded on first access, then kept."""
+        if not self._wcs:
+            hdu = self.hdu("ASDF")
+            wcs = None if hdu is None else decode_wcs(self.path, read_table(self.path, hdu))
+            self._wcs = (wcs,)
+        return self._wcs[0]
+
+    def __copy__(self) -> SegmentMeta:  # read-only once made: copies of a Dataset share it (and its WCS)
+        return self
+
+    def __deepcopy__(self, memo) -> SegmentMeta:
+        return self
+
+    def __getstate__(self) -> dict:  # a decoded WCS stays in the process that decoded it
+        return {**self.__dict__, "_wcs": ()}
+
+    def __dask_tokenize__(self):
+        return ("SegmentMeta", os.fspath(self.path))
+
+
+def decode_wcs(path: str | Path, asdf_table: np.ndarray):
+    """The gWCS (``meta.wcs``) in the rows of an ASDF extension, or None if the tree has none.
+
+    Raises
+    ------
+    Tso3xInputError
+        If the ASDF tree cannot be read.
+    """
+    import asdf  # only needed here; keeps start-up light
+
+    try:
+        with asdf.config_context() as config:
+            config.validate_on_read = False  # the schema check of the whole tree costs seconds; the WCS is built anyway
+            raw = io.BytesIO(asdf_table["ASDF_METADATA"][0].tobytes())
+            with asdf.open(raw, lazy_load=True, memmap=False) as af:
+                return af.tree.get("meta", {}).get("wcs")
+    except (ValueError, KeyError, asdf.exceptions.AsdfConversionWarning) as exc:
+        raise Tso3xInputError(path, f"cannot read the WCS in the ASDF extension ({exc})", "ASDF") from None
+
+
+def _wavelength_image(path: Path, layout: list[HduLayout]) -> np.ndarray | None:
+    wav = find_hdu(layout, "WAVELENGTH")
+    if wav is None or wav.header.get("NAXIS", 0) != 2:
+        return None
+    return image_source(path, wav)[:]
+
+
+def read_segment_meta(path: str | Path) -> SegmentMeta:
+    """The :class:`SegmentMeta` of a segment file (headers, INT_TIMES, WAVELENGTH), without its checks."""
+    path = Path(path).resolve()
+    layout = read_layout(path)
+    times = find_hdu(layout, "INT_TIMES")
+    int_times = read_table(path, times) if times is not None else np.zeros(0)
+    return SegmentMeta(path, layout, int_times, _wavelength_image(path, layout))
+
+
+def segment_metas(ds: xr.Dataset) -> tuple[SegmentMeta, ...]:
+    """The :class:`SegmentMeta` of each segment of a Dataset, in segment order.
+
+    From ``attrs["segment_meta"]``; a Dataset without them (built otherwise) has its ``segment_files`` (or
+    ``path``) read. Empty when the Dataset names no files, or not one per segment (e.g. a selection of
+    integrations of another exposure).
+    """
+    n = len(segment_slices(ds))
+    metas = ds.attrs.get("segment_meta")
+    if metas is not None:
+        return tuple(metas) if len(metas) == n else ()
+    files = ds.attrs.get("segment_files") or ([ds.attrs["path"]] if "path" in ds.attrs else [])
+    return tuple(read_segment_meta(f) for f in files) if len(files) == n else ()
+
+
 def _header_attrs(primary: HduLayout, sci: HduLayout) -> dict:
     attrs = {}
     for hdu, keys in ((primary, PRIMARY_KEYWORDS), (sci, SCI_KEYWORDS)):
@@ -151,8 +265,7 @@ def _integration_numbers(path: Path, primary: HduLayout, n: int, int_times: np.n
     return np.arange(1, n + 1, dtype=np.int64)
 
 
-def _time_coords(path: Path, hdu: HduLayout, numbers: np.ndarray) -> dict[str, np.ndarray]:
-    table = read_table(path, hdu)
+def _time_coords(path: Path, table: np.ndarray, numbers: np.ndarray) -> dict[str, np.ndarray]:
     missing = [c for c in ("integration_number", *names.INT_TIMES_COORDS) if c not in (table.dtype.names or ())]
     if missing:
         raise Tso3xInputError(path, f"INT_TIMES lacks column {missing[0]}", "INT_TIMES")
@@ -191,7 +304,8 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
         Variables ``sci``, ``err``, ``dq`` and the ``var_*`` present, dims (integration, y, x), dask
         arrays chunked along ``integration`` only; ``wavelength`` (y, x) in micron when the file has a
         WAVELENGTH extension; coordinates ``integration`` (absolute, 1-based), ``segment`` and the INT_TIMES
-        times (days); attrs with the pipeline's keywords, ``filename`` and ``path``.
+        times (days); attrs with the pipeline's keywords, ``filename``, ``path`` and ``segment_meta`` (a
+        tuple of one :class:`SegmentMeta`).
     """
     path = Path(path).resolve()
     layout = read_layout(path)
@@ -203,8 +317,10 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
     if "EXP_TYPE" not in primary.header:
         raise Tso3xInputError(path, "no EXP_TYPE keyword", "PRIMARY")
     n = shape[0]
-    numbers = _integration_numbers(path, primary, n, read_table(path, times_hdu))
-    coords = _time_coords(path, times_hdu, numbers)
+    int_times = read_table(path, times_hdu)
+    numbers = _integration_numbers(path, primary, n, int_times)
+    coords = _time_coords(path, int_times, numbers)
+    meta = SegmentMeta(path, layout, int_times, _wavelength_image(path, layout))
 
     sources = {names.CUBE_VARIABLES[ext]: image_source(path, hdu) for ext, hdu in hdus.items()}
     frame_bytes = sum(src.dtype.itemsize for src in sources.values()) * shape[1] * shape[2]
@@ -228,11 +344,8 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
         )
         for var, src in sources.items()
     }
-    wav = find_hdu(layout, "WAVELENGTH")
-    if wav is not None and wav.header.get("NAXIS", 0) == 2:
-        wave = image_source(path, wav)
-        if wave.shape == shape[1:]:
-            data_vars[names.WAVELENGTH] = ((names.Y, names.X), wave[:], {"units": "um"})
+    if meta.wavelength is not None and meta.wavelength.shape == shape[1:]:
+        data_vars[names.WAVELENGTH] = ((names.Y, names.X), meta.wavelength, {"units": "um"})
 
     seg = segment if segment is not None else int(primary.header.get("EXSEGNUM", 1) or 1)
     integ = (names.INTEGRATION,)
@@ -243,7 +356,12 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
             names.SEGMENT: (integ, np.full(n, seg, dtype=np.int64)),
             **{name: (integ, values, {"units": "d"}) for name, values in coords.items()},
         },
-        attrs={**_header_attrs(primary, hdus["SCI"]), "filename": path.name, "path": str(path)},
+        attrs={
+            **_header_attrs(primary, hdus["SCI"]),
+            "filename": path.name,
+            "path": str(path),
+            "segment_meta": (meta,),
+        },
     )
     return ds
 
@@ -299,6 +417,7 @@ def concat_segments(segments: list[xr.Dataset]) -> xr.Dataset:
     out = concat_integrations(segments)
     out.attrs = {k: v for k, v in first.attrs.items() if k not in ("filename", "path")}
     out.attrs["segment_files"] = [s.attrs["path"] for s in segments]
+    out.attrs["segment_meta"] = tuple(m for s in segments for m in segment_metas(s))
     return out
 
 
@@ -328,26 +447,16 @@ def load_wcs(source: xr.Dataset | str | Path):
     Parameters
     ----------
     source : xarray.Dataset or path
-        A segment or exposure Dataset (its first segment file is read) or a calints file.
+        A segment or exposure Dataset (its first segment's WCS, decoded once and kept with the Dataset's
+        :class:`SegmentMeta`) or a calints file (read now).
 
     Returns
     -------
     gwcs.WCS or None
     """
     if isinstance(source, xr.Dataset):
-        source = source.attrs["path"] if "path" in source.attrs else source.attrs["segment_files"][0]
-    path = Path(source)
-    layout = read_layout(path)
-    hdu = find_hdu(layout, "ASDF")
-    if hdu is None:
-        return None
-    import asdf  # only needed here; keeps start-up light
-
-    table = read_table(path, hdu)
-    try:
-        with asdf.config_context() as config:
-            config.validate_on_read = False  # the schema check of the whole tree costs seconds; the WCS is built anyway
-            with asdf.open(io.BytesIO(table["ASDF_METADATA"][0].tobytes()), lazy_load=True, memmap=False) as af:
-                return af.tree.get("meta", {}).get("wcs")
-    except (ValueError, KeyError, asdf.exceptions.AsdfConversionWarning) as exc:
-        raise Tso3xInputError(path, f"cannot read the WCS in the ASDF extension ({exc})", "ASDF") from None
+        metas = segment_metas(source)
+        meta = metas[0] if metas else read_segment_meta(source.attrs.get("path") or source.attrs["segment_files"][0])
+    else:
+        meta = read_segment_meta(source)
+    return meta.wcs

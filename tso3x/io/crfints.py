@@ -22,7 +22,8 @@ from astropy.io import fits
 from .. import names
 from .._version import __version__
 from . import checksum
-from .fitsfile import BLOCK, HduLayout, read_layout
+from .calints import SegmentMeta
+from .fitsfile import BLOCK
 
 _COPY_BYTES = 64 * 2**20
 
@@ -75,7 +76,7 @@ def copy_region(src, dst, src_offset: int, dst_offset: int, size: int) -> int:
 
 
 def allocate(
-    src_path: str | Path,
+    src: SegmentMeta,
     tmp_path: str | Path,
     final_path: str | Path,
     variables: dict[str, np.dtype],
@@ -86,8 +87,8 @@ def allocate(
 
     Parameters
     ----------
-    src_path : path
-        The calints segment.
+    src : SegmentMeta
+        The calints segment: its HDU layout (headers and byte offsets, not read again) and path.
     tmp_path, final_path : path
         Where the file is built and where it goes when sealed.
     variables : dict
@@ -97,15 +98,14 @@ def allocate(
     history : list of str
         HISTORY cards added to the primary header.
     """
-    layout: list[HduLayout] = read_layout(src_path)
     ext_of = {var: ext for ext, var in names.CUBE_VARIABLES.items()}
     written = {ext_of[v] for v in variables}
     target = CubeTarget(os.fspath(tmp_path), os.fspath(final_path), 0, {})
-    src = os.open(src_path, os.O_RDONLY)
+    src_fd = os.open(src.path, os.O_RDONLY)
     dst = os.open(tmp_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         offset = 0
-        for hdu in layout:
+        for hdu in src.layout:
             name = hdu.name.upper() if hdu.index else "PRIMARY"
             header = hdu.header.copy()
             var = None
@@ -132,11 +132,11 @@ def allocate(
                 os.ftruncate(dst, max(os.fstat(dst).st_size, data_offset + size))
             else:
                 size = hdu.data_size
-                target.copied_sums[offset] = copy_region(src, dst, hdu.data_offset, data_offset, size)
+                target.copied_sums[offset] = copy_region(src_fd, dst, hdu.data_offset, data_offset, size)
             offset = data_offset + size
         os.ftruncate(dst, offset)
     finally:
-        os.close(src)
+        os.close(src_fd)
         os.close(dst)
     return target
 

@@ -7,6 +7,7 @@ integrations costs one read and one byte swap, and no whole-file buffer is ever 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,8 +157,62 @@ def image_source(path: str | Path, hdu: HduLayout) -> ImageSource:
     return ImageSource(os.fspath(path), hdu.data_offset, shape, ">" + _BITPIX[bitpix], unsigned)
 
 
+#: Binary-table TFORM letter → big-endian numpy type (FITS standard, table 18).
+_TFORM = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8", "C": ">c8", "M": ">c16"}
+
+
+def table_dtype(hdu: HduLayout) -> np.dtype | None:
+    """The big-endian row dtype of a binary-table HDU, from its (already parsed) header.
+
+    None for what this reader does not decode itself: not a binary table, a column format other than
+    fixed-width numbers, logicals and strings (variable-length arrays, bits), scaled columns, or rows whose
+    width is not NAXIS1.
+    """
+    header = hdu.header
+    if header.get("XTENSION") != "BINTABLE":
+        return None
+    fields = []
+    for k in range(1, int(header.get("TFIELDS", 0)) + 1):
+        match = re.fullmatch(r"\s*(\d*)([A-Z])\s*", str(header.get(f"TFORM{k}", "")))
+        if match is None or (match[2] != "A" and match[2] not in _TFORM):
+            return None
+        if header.get(f"TSCAL{k}", 1) != 1 or header.get(f"TZERO{k}", 0) != 0:
+            return None
+        name, repeat = header.get(f"TTYPE{k}", f"col{k}"), int(match[1]) if match[1] else 1
+        if match[2] == "A":
+            fields.append((name, f"S{repeat}"))
+        else:
+            fields.append((name, _TFORM[match[2]], (repeat,)) if repeat != 1 else (name, _TFORM[match[2]]))
+    try:
+        dtype = np.dtype((np.record, fields))
+    except (TypeError, ValueError):  # e.g. repeated column names
+        return None
+    return dtype if dtype.itemsize == header.get("NAXIS1", 0) else None
+
+
 def read_table(path: str | Path, hdu: HduLayout) -> np.ndarray:
-    """A (small) binary-table HDU as a numpy structured array in native byte order."""
-    with fits.open(path, memmap=False) as hdul:
-        data = hdul[hdu.index].data
-        return np.array(data).astype(data.dtype.newbyteorder("=")) if data is not None else np.zeros(0)
+    """A (small) binary-table HDU as a numpy structured array in native byte order.
+
+    The rows are read at the HDU's known data offset with a dtype built from its parsed header (no header
+    is parsed again). Logical columns come back as bool, as astropy reads them.
+    """
+    dtype = table_dtype(hdu)
+    if dtype is None:  # rare layouts: astropy decodes them (parsing the file's headers again)
+        with fits.open(path, memmap=False) as hdul:
+            data = hdul[hdu.index].data
+            return np.array(data).astype(data.dtype.newbyteorder("=")) if data is not None else np.zeros(0)
+    nrows = int(hdu.header.get("NAXIS2", 0))
+    with open(path, "rb") as f:
+        f.seek(hdu.data_offset)
+        raw = f.read(nrows * dtype.itemsize)
+    if len(raw) != nrows * dtype.itemsize:
+        raise Tso3xInputError(path, "FITS file is truncated")
+    table = np.frombuffer(raw, dtype=dtype, count=nrows).astype(dtype.newbyteorder("="))
+    logical = [n for n in dtype.names or () if dtype[n].base == np.dtype("i1")]
+    if logical:
+        fields = [(n, bool if n in logical else table.dtype[n]) for n in table.dtype.names]
+        out = np.empty(nrows, dtype=np.dtype((np.record, fields)))
+        for name in table.dtype.names:
+            out[name] = table[name] == ord("T") if name in logical else table[name]
+        table = out
+    return table

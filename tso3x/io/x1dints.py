@@ -21,13 +21,13 @@ from astropy.io import fits
 
 from .. import names
 from ..dataset import segment_slices
-from ..execution import compute
-from ..steps.extract import SPEC_COLUMNS
-from ..steps.white_light import duplicate_times
+from ..kernels.white_light import duplicate_times
+from ..names import SPEC_COLUMNS
 from . import checksum, tablefile
 from .asn import Association
 from .blend import blend, segment_result
-from .fitsfile import find_hdu, read_layout, read_table
+from .calints import SegmentMeta, segment_metas
+from .fitsfile import read_layout
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +152,9 @@ def table_datasums(target: tablefile.TableFileTarget, tables: list[SpecTable]) -
     return out
 
 
-def _int_times(first_path: str, nints: int, files: list[str]) -> np.ndarray:
+def _int_times(nints: int, metas: list[SegmentMeta]) -> np.ndarray:
     """NINTS rows with the first segment's columns; each segment's rows at integration_number − 1."""
-    tables = [read_table(f, find_hdu(read_layout(f), "INT_TIMES")) for f in files]
+    tables = [m.int_times for m in metas]
     out = np.zeros(nints, dtype=tables[0].dtype)
     for table in tables:
         for row in table:
@@ -162,6 +162,14 @@ def _int_times(first_path: str, nints: int, files: list[str]) -> np.ndarray:
             if 0 <= idx < nints:
                 out[idx] = row
     return out
+
+
+def _ordered_metas(spectra: list[xr.Dataset], asn: Association) -> list[tuple[SegmentMeta, xr.Dataset]]:
+    """(segment meta, its spectra Dataset) of every segment, in association member order."""
+    items = [(m, ds) for ds in spectra for m in segment_metas(ds)]
+    rank = {os.path.realpath(p): i for i, p in enumerate(asn.members)}
+    items.sort(key=lambda it: rank.get(os.path.realpath(it[0].path), len(rank)))
+    return items
 
 
 def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) -> list[tuple]:
@@ -177,17 +185,12 @@ def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) 
     return [it[1:] for it in items]
 
 
-def _segment_results(spectra: list[xr.Dataset], asn: Association, extract1d) -> list:
+def _segment_results(items: list[tuple[SegmentMeta, xr.Dataset]], asn: Association, extract1d) -> list:
     """Per segment (association order), the PRIMARY metadata of jwst's extract_1d result, for blending."""
-    out, items = [], []
-    for ds in spectra:
-        for f in ds.attrs["segment_files"]:
-            items.append((f, ds))
-    rank = {os.path.realpath(p): i for i, p in enumerate(asn.members)}
-    items.sort(key=lambda it: rank.get(os.path.realpath(it[0]), len(rank)))
-    for f, ds in items:
+    out = []
+    for meta, ds in items:
         updates = {
-            "meta.filename": Path(f).name,
+            "meta.filename": Path(meta.path).name,
             "meta.asn.pool_name": asn.asn_pool,
             "meta.asn.table_name": asn.path.name,
             "meta.cal_step.extract_1d": "COMPLETE",
@@ -197,7 +200,7 @@ def _segment_results(spectra: list[xr.Dataset], asn: Association, extract1d) -> 
         }
         if ds.attrs.get("S_OUTLIR") == "COMPLETE":
             updates["meta.cal_step.outlier_detection"] = "COMPLETE"
-        out.append(segment_result(read_layout(f)[0].header, updates))
+        out.append(segment_result(meta.primary_header.copy(), updates))
     return out
 
 
@@ -214,15 +217,13 @@ def write_template(
     from stdatamodels.jwst import datamodels
 
     first = spectra[0]
-    files = [f for ds in spectra for f in ds.attrs["segment_files"]]
-    rank = {os.path.realpath(p): i for i, p in enumerate(asn.members)}
-    files.sort(key=lambda f: rank.get(os.path.realpath(f), len(rank)))
-    prim_header = read_layout(files[0])[0].header
+    items = _ordered_metas(spectra, asn)
+    metas = [m for m, _ in items]
     x1d = datamodels.TSOMultiSpecModel()
-    with datamodels.CubeModel(fits.HDUList([fits.PrimaryHDU(header=prim_header)])) as src:
+    with datamodels.CubeModel(fits.HDUList([fits.PrimaryHDU(header=metas[0].primary_header.copy())])) as src:
         x1d.update(src, only="PRIMARY")
     nints = int(first.attrs.get("NINTS") or first.sizes[names.INTEGRATION])
-    x1d.int_times = _int_times(files[0], nints, files)
+    x1d.int_times = _int_times(nints, metas)
     x1d.meta.target.source_type = None
     tables = []
     for ds, keywords, sl in ordered_segments(spectra, asn):
@@ -233,7 +234,7 @@ def write_template(
         units["WAVELENGTH"] = "um"
         x1d.spec.append(_tso_spec(length, keywords, units))
         tables.append(SpecTable(ds.isel({names.INTEGRATION: sl}), keywords, length))
-    results = _segment_results(spectra, asn, extract1d)
+    results = _segment_results(items, asn, extract1d)
     blend(results, x1d)
     for m in results:
         m.close()
@@ -243,7 +244,7 @@ def write_template(
     # jwst's summary_step_status: COMPLETE when the step completed on any segment
     replaced = any(ds.attrs.get("S_PXREPL") == "COMPLETE" for ds in spectra)
     x1d.meta.cal_step.pixel_replace = "COMPLETE" if replaced else "SKIPPED"
-    sci = dict(find_hdu(read_layout(files[0]), "SCI").header)
+    sci = dict(metas[0].sci_header)
     if sci.get("S_REGION"):
         x1d.spec[0].s_region = sci["S_REGION"]
     x1d.meta.filename = Path(path).name
@@ -279,35 +280,3 @@ def seal(target: tablefile.TableFileTarget, datasums: list[np.ndarray]) -> Path:
     path = tablefile.seal(target, [checksum.add(*(int(v) for v in sums)) for sums in datasums])
     log.info("wrote %s (%d spectra tables)", path.name, len(datasums))
     return path
-
-
-def write_x1dints(
-    spectra: list[xr.Dataset],
-    path: str | os.PathLike,
-    asn: Association,
-    extract1d: str | os.PathLike | None = None,
-    tmp_dir: str | os.PathLike | None = None,
-) -> Path:
-    """Write the x1dints product of one association, chunk by chunk (spectra are never held whole).
-
-    Parameters
-    ----------
-    spectra : list of xarray.Dataset
-        :func:`tso3x.extract_1d` outputs (one per exposure and detector), lazy or computed.
-    path : path
-        File to write; it appears only when complete.
-    asn : Association
-        For ASNPOOL/ASNTABLE and the order of the EXTRACT1D tables.
-    extract1d : path, optional
-        The EXTRACT1D reference file used (R_EXTR1D).
-    tmp_dir : path, optional
-        Where the file is built (default: next to ``path``).
-
-    Returns
-    -------
-    Path
-    """
-    path = Path(path)
-    tmp_dir = Path(tmp_dir) if tmp_dir is not None else path.parent
-    target, lazy = allocate(spectra, path, tmp_dir, asn, extract1d)
-    return seal(target, list(compute(*lazy, label="x1dints")))

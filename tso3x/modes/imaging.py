@@ -38,10 +38,11 @@ class Imaging:
     measures_in_one_pass = False
 
     def __init__(self, exposures: list[xr.Dataset], config: RunConfig) -> None:
+        from ..io.gain import open_gain
         from ..steps.photometry_setup import prepare_segments
 
         self.params = config.tso_photometry
-        self.gain = config.references.path("gain")
+        self.gain = open_gain(config.references.path("gain"))  # read once, for the checks and the photometry
         for ds in exposures:
             prepare_segments(ds, self.gain)
         if config.outputs.spec_bins is not None:

@@ -14,18 +14,20 @@ import numpy as np
 import xarray as xr
 
 from .. import names, product_names
-from ..config import RunConfig, WhiteLight
+from ..config import Extract1d, References, RunConfig, WhiteLight
 from ..dataset import segment_files
 from ..execution import compute_alongside
 from ..io import x1dints
+from ..io.apcorr_ref import read_apcorr_ref
 from ..io.asn import Association
 from ..io.extract1d_ref import read_extract1d_ref
 from ..io.speclc import write_speclc
 from ..io.whtlt import write_whtlt
+from ..kernels.white_light import flux_sums
 from ..names import BINNED_FLUX, BINNED_FLUX_ERROR
 from ..spectral_bins import bin_spectra
-from ..steps.extract import extract_1d, setups
-from ..steps.white_light import assemble, flux_sums, lazy_sums, lazy_wavelength
+from ..steps import extract
+from ..steps.white_light import assemble, lazy_sums, lazy_wavelength
 from .base import ProductTarget
 
 log = logging.getLogger(__name__)
@@ -58,16 +60,18 @@ class Spectroscopy:
         self.white_light = config.white_light
         self.spec_bins = config.outputs.spec_bins
         self.extract1d = config.references.path("extract1d")
-        self.apcorr = config.references.given("apcorr")
         self.replace = config.pixel_replace if config.pixel_replace.pixel_replace else None
-        read_extract1d_ref(self.extract1d)
+        ref = read_extract1d_ref(self.extract1d)
+        apcorr = {}  # EXP_TYPE → APCORR contents: each reference file is read once
         #: segment files of each exposure → their extraction set-ups (reused by the extraction)
-        self.checked = {
-            tuple(segment_files(ds)): setups(
-                ds, self.extract1d, override_apcorr=self.apcorr, tabulate=False, **self.extract.as_dict()
+        self.checked = {}
+        for ds in exposures:
+            exp_type = str(ds.attrs.get("EXP_TYPE", ""))
+            if exp_type not in apcorr:
+                apcorr[exp_type] = read_apcorr_ref(config.references.path("apcorr"), exp_type)
+            self.checked[tuple(segment_files(ds))] = extract.setups(
+                ds, ref, apcorr[exp_type], tabulate=False, ref_path=self.extract1d, params=self.extract
             )
-            for ds in exposures
-        }
         if self.replace is not None:
             check_pixel_replace(exposures, self.replace)
 
@@ -90,8 +94,8 @@ class Spectroscopy:
     def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
         """The lazy ``extract_1d`` Dataset of every exposure cube."""
         return [
-            extract_1d(
-                ds, self.extract1d, self.apcorr, self.checked.get(tuple(segment_files(ds))), **self.extract.as_dict()
+            extract.extract_1d(
+                ds, segment_setups=self.checked[tuple(segment_files(ds))], ref_path=self.extract1d, params=self.extract
             )
             for ds in cubes
         ]
@@ -128,6 +132,34 @@ class Spectroscopy:
             lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
             written.append(_place(lc_tmp, target.output_dir))
         return written
+
+
+def extract_1d(
+    ds: xr.Dataset, override_extract1d=None, override_apcorr=None, segment_setups=None, **parameters
+) -> xr.Dataset:
+    """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
+
+    Reads the reference files (unless ``segment_setups`` made with them are given), then runs
+    :func:`tso3x.steps.extract.extract_1d`, whose documentation describes the parameters and the result.
+
+    Parameters
+    ----------
+    override_extract1d : path or None
+        EXTRACT1D JSON reference file; None or ``"N/A"`` extracts the whole array with no background.
+    override_apcorr : path or None
+        APCORR reference file (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None or ``"N/A"``: no
+        aperture correction.
+    **parameters
+        :class:`tso3x.config.Extract1d` parameters.
+    """
+    params = Extract1d.from_user(**parameters)
+    refs = References.from_user(override_extract1d=override_extract1d, override_apcorr=override_apcorr)
+    ref = apcorr = None
+    if segment_setups is None:
+        ref = read_extract1d_ref(refs.path("extract1d"))
+        apcorr = read_apcorr_ref(refs.path("apcorr"), str(ds.attrs.get("EXP_TYPE", "")))
+    ref_path = refs.path("extract1d")
+    return extract.extract_1d(ds, ref, apcorr, segment_setups, ref_path=ref_path, params=params)
 
 
 def _place(tmp: Path, output_dir: Path) -> Path:

@@ -24,6 +24,7 @@ from ..dataset import segment_slices
 from ..execution import compute_alongside
 from ..io import checksum, crfints
 from ..io.asn import Association
+from ..io.calints import segment_metas
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +119,15 @@ def plan_crfints(
     params = flagged.attrs.get("outlier_detection_parameters", "")
     history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
     plan = CrfintsPlan([], [], variables, counts, on_sealed)
-    for src, segment in zip(flagged.attrs["segment_files"], segment_slices(flagged), strict=True):
+    for meta, segment in zip(segment_metas(flagged), segment_slices(flagged), strict=True):
+        src = str(meta.path)
         name = product_names.crfints(src, asn.asn_id)
         plan.paths.append(output_dir / name)
         seg = flagged.isel({names.INTEGRATION: segment})
         target, group = None, []
         if name not in keep:
             target = crfints.allocate(
-                src,
+                meta,
                 output_dir / product_names.TMP_DIR / name,
                 output_dir / name,
                 {v: flagged[v].dtype for v in variables},

@@ -16,9 +16,10 @@ import numpy as np
 import xarray as xr
 
 from .. import dqflags, names
-from ..dataset import segment_files, segment_slices
-from ..io.apcorr_ref import read_apcorr_ref
-from ..io.extract1d_ref import read_extract1d_ref
+from ..config import Extract1d
+from ..dataset import segment_slices
+from ..io.apcorr_ref import ApcorrRef
+from ..io.calints import segment_metas
 from ..kernels import apcorr as apcorr_kern
 from ..kernels import extract as kern
 from ..kernels.box_fused import FUSED_ORDERS, extract_block_fused
@@ -26,29 +27,8 @@ from .extract_setup import SegmentSetup, setup_segment
 
 log = logging.getLogger(__name__)
 
-#: The vector columns of an x1dints EXTRACT1D table, in jwst's order.
-SPEC_COLUMNS = (
-    "WAVELENGTH",
-    "FLUX",
-    "FLUX_ERROR",
-    "FLUX_VAR_POISSON",
-    "FLUX_VAR_RNOISE",
-    "FLUX_VAR_FLAT",
-    "SURF_BRIGHT",
-    "SB_ERROR",
-    "SB_VAR_POISSON",
-    "SB_VAR_RNOISE",
-    "SB_VAR_FLAT",
-    "DQ",
-    "BACKGROUND",
-    "BKGD_ERROR",
-    "BKGD_VAR_POISSON",
-    "BKGD_VAR_RNOISE",
-    "BKGD_VAR_FLAT",
-    "NPIXELS",
-)
 #: Columns computed per integration (all but WAVELENGTH), in block order.
-COMPUTED = SPEC_COLUMNS[1:]
+COMPUTED = names.SPEC_COLUMNS[1:]
 #: Column dtypes other than float64 (as the TSOSpecModel schema has them).
 DTYPES = {"DQ": np.uint32}
 #: Padding of vector columns beyond a spectrum's length (TSOSpecModel schema defaults).
@@ -59,15 +39,6 @@ APCORR_VAR = tuple(
     COMPUTED.index(c)
     for c in ("FLUX_VAR_POISSON", "FLUX_VAR_RNOISE", "FLUX_VAR_FLAT", "SB_VAR_POISSON", "SB_VAR_RNOISE", "SB_VAR_FLAT")
 )
-
-EXTRACT_PARAMETERS: dict[str, object] = {
-    "subtract_background": None,
-    "use_source_posn": None,
-    "position_offset": 0.0,
-    "smoothing_length": None,
-    "bkg_fit": None,
-    "bkg_order": None,
-}
 
 
 def column_units(setup: SegmentSetup) -> dict[str, str | None]:
@@ -200,28 +171,41 @@ def _extract_segment(seg: xr.Dataset, setup: SegmentSetup) -> da.Array:
 
 def setups(
     ds: xr.Dataset,
-    override_extract1d=None,
-    override_apcorr=None,
+    ref: dict | None = None,
+    apcorr_ref: ApcorrRef | None = None,
     tabulate: bool = True,
     known: list[SegmentSetup] | None = None,
-    **params,
+    *,
+    ref_path=None,
+    params: Extract1d | None = None,
 ) -> list[SegmentSetup]:
-    """The per-segment extraction set-up of an exposure Dataset (reads headers, WAVELENGTH and WCS).
+    """The per-segment extraction set-up of an exposure Dataset (from its segments' headers, WAVELENGTH and WCS).
 
-    With an APCORR file (``override_apcorr``) and ``tabulate``, the NIRSpec aperture correction of each
-    segment is tabulated from the NPIXELS of its first integration (extracted here), as jwst does;
-    ``tabulate=False`` only validates the file against every segment. ``known``: the untabulated set-ups
-    of the same segments with the same reference files and parameters (from an earlier call with
-    ``tabulate=False``), used instead of reading the files again.
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        An exposure Dataset; its ``segment_meta`` give each segment's headers, WAVELENGTH and WCS.
+    ref : dict or None
+        EXTRACT1D reference contents (:func:`tso3x.io.extract1d_ref.read_extract1d_ref`).
+    apcorr_ref : ApcorrRef or None
+        APCORR reference (:func:`tso3x.io.apcorr_ref.read_apcorr_ref`).
+    tabulate : bool
+        With an APCORR file, tabulate the NIRSpec aperture correction of each segment from the NPIXELS of its
+        first integration (extracted here), as jwst does; False only validates the file against every segment.
+    known : list of SegmentSetup, optional
+        The untabulated set-ups of the same segments with the same reference files and parameters (from an
+        earlier call with ``tabulate=False``), used instead of making them again.
+    ref_path : path, optional
+        The EXTRACT1D file, for messages.
+    params : tso3x.config.Extract1d, optional
+        The step parameters (default: jwst's).
     """
+    user = (params or Extract1d()).as_dict()
     if known is not None:
         segs = [dataclasses.replace(s, apcorr=copy.deepcopy(s.apcorr)) for s in known]
     else:
-        ref = read_extract1d_ref(override_extract1d)
-        apcorr_ref = read_apcorr_ref(override_apcorr, str(ds.attrs.get("EXP_TYPE", "")))
         shape = (ds.sizes[names.Y], ds.sizes[names.X])
-        files = segment_files(ds)
-        segs = [setup_segment(f, shape, ref, override_extract1d, apcorr_ref=apcorr_ref, **params) for f in files]
+        segs = [setup_segment(m, shape, ref, ref_path, apcorr_ref=apcorr_ref, **user) for m in segment_metas(ds)]
     if tabulate and any(s.apcorr is not None and s.apcorr.kind == "phase" for s in segs):
         for setup, sl in zip(segs, segment_slices(ds), strict=True):
             if setup.apcorr is not None and setup.apcorr.kind == "phase":
@@ -238,10 +222,13 @@ def _first_npixels(ds: xr.Dataset, sl: slice, setup: SegmentSetup) -> np.ndarray
 
 def extract_1d(
     ds: xr.Dataset,
-    override_extract1d=None,
-    override_apcorr=None,
+    ref: dict | None = None,
+    apcorr_ref: ApcorrRef | None = None,
     segment_setups: list[SegmentSetup] | None = None,
-    **params,
+    *,
+    ref_path=None,
+    params: Extract1d | None = None,
+    **parameters,
 ) -> xr.Dataset:
     """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
 
@@ -249,17 +236,21 @@ def extract_1d(
     ----------
     ds : xarray.Dataset
         An exposure Dataset (one detector, segments concatenated), outlier-flagged or not.
-    override_extract1d : path or None
-        EXTRACT1D JSON reference file; None or ``"N/A"`` extracts the whole array with no background.
-    override_apcorr : path or None
-        APCORR reference file (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None or ``"N/A"``: no
-        aperture correction.
-    **params
-        jwst step parameters: ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel],
-        ``smoothing_length`` [pixel], ``bkg_fit`` and ``bkg_order`` (None: from the reference file).
+    ref : dict or None
+        EXTRACT1D reference contents (:func:`tso3x.io.extract1d_ref.read_extract1d_ref`); None extracts the
+        whole array with no background. (:func:`tso3x.extract_1d` takes the file and reads it.)
+    apcorr_ref : ApcorrRef or None
+        APCORR reference (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None: no aperture correction.
     segment_setups : list of SegmentSetup, optional
-        The set-ups :func:`tso3x.spectroscopy.check_spectroscopy_inputs` made for these segments with the
-        same reference files and parameters (saves reading every WCS again).
+        The set-ups :class:`tso3x.modes.spectroscopy.Spectroscopy` made for these segments with the
+        same reference files and parameters (saves making them again).
+    ref_path : path, optional
+        The EXTRACT1D file (None or ``"N/A"``: none), for messages.
+    params : tso3x.config.Extract1d, optional
+        Checked step parameters; or give them as keywords (jwst's names; None: from the reference file):
+    **parameters
+        ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel], ``smoothing_length``
+        [pixel], ``bkg_fit`` and ``bkg_order``.
 
     Returns
     -------
@@ -269,12 +260,11 @@ def extract_1d(
         the integration coordinates of ``ds`` (times, segment); ``N_ALONGDISP`` per integration; attrs
         ``spectra`` (JSON: per segment, its header keywords and length) and the exposure attrs.
     """
-    unknown = set(params) - set(EXTRACT_PARAMETERS)
-    if unknown:
-        raise TypeError(f"unknown extract_1d parameter(s): {', '.join(sorted(unknown))}")
-    if override_extract1d is None or str(override_extract1d) == "N/A":
+    if params is None:
+        params = Extract1d.from_user(**parameters)
+    if ref_path is None or str(ref_path) == "N/A":
         log.warning("No extract1d reference file: the whole array is extracted with no background subtraction")
-    segs = setups(ds, override_extract1d, override_apcorr=override_apcorr, known=segment_setups, **params)
+    segs = setups(ds, ref, apcorr_ref, known=segment_setups, ref_path=ref_path, params=params)
     slices = segment_slices(ds)
     length = max(int(s.valid.sum()) for s in segs)
     blocks, waves, nalong = [], [], []

@@ -1,8 +1,9 @@
 """Per-segment set-up of jwst ``extract_1d`` box extraction: parameters, aperture, wavelengths, units.
 
 Everything here is computed once per segment (as jwst does) from the segment's headers, its WAVELENGTH
-extension or gwcs, and the EXTRACT1D reference file (plus the aperture correction, :mod:`tso3x.steps.apcorr`,
-from the APCORR file); the per-integration arithmetic is in :mod:`tso3x.kernels.extract`.
+extension or gwcs (all from its :class:`~tso3x.io.calints.SegmentMeta`, read once) and the EXTRACT1D reference
+contents (plus the aperture correction, :mod:`tso3x.steps.apcorr`, from the APCORR file); the per-integration
+arithmetic is in :mod:`tso3x.kernels.extract`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import numpy as np
 
 from ..errors import Tso3xInputError
 from ..io.apcorr_ref import ApcorrRef
-from ..io.calints import load_wcs
-from ..io.extract1d_ref import extract_parameters
-from ..io.fitsfile import find_hdu, image_source, read_layout
+from ..io.calints import SegmentMeta
 from ..kernels import extract as kern
 from .apcorr import ApertureCorrection, segment_apcorr
+from .extract_params import extract_parameters
 
 log = logging.getLogger(__name__)
 
@@ -98,19 +98,16 @@ class SegmentSetup:
     apcorr: ApertureCorrection | None = None
 
 
-def segment_headers(path: str | Path) -> tuple[dict, dict]:
+def segment_headers(meta: SegmentMeta) -> tuple[dict, dict]:
     """PRIMARY and SCI headers of a segment as plain dicts."""
-    layout = read_layout(path)
-    sci = find_hdu(layout, "SCI")
-    return dict(layout[0].header), dict(sci.header) if sci is not None else {}
+    sci = meta.sci_header
+    return dict(meta.primary_header), dict(sci) if sci is not None else {}
 
 
-def wavelength_array(path: str | Path, shape: tuple[int, int], wcs=None) -> np.ndarray | None:
+def wavelength_array(meta: SegmentMeta, shape: tuple[int, int], wcs=None) -> np.ndarray | None:
     """2-D wavelengths [micron]: the WAVELENGTH extension unless absent or all zero, else the gwcs."""
-    layout = read_layout(path)
-    hdu = find_hdu(layout, "WAVELENGTH")
-    if hdu is not None and hdu.header.get("NAXIS", 0) == 2:
-        wl = np.asarray(image_source(path, hdu)[:], dtype=np.float64)
+    if meta.wavelength is not None:
+        wl = np.asarray(meta.wavelength, dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             empty = wl.size == 0 or (np.nanmin(wl) == 0.0 and np.nanmax(wl) == 0.0)
@@ -122,7 +119,7 @@ def wavelength_array(path: str | Path, shape: tuple[int, int], wcs=None) -> np.n
     try:
         return np.asarray(wcs(grid[1], grid[0])[2], dtype=np.float64)
     except Exception as exc:  # noqa: BLE001 - any gwcs failure means "no usable WCS"
-        log.debug("%s: WCS evaluation failed: %s", path, exc)
+        log.debug("%s: WCS evaluation failed: %s", meta.path, exc)
         return None
 
 
@@ -203,7 +200,7 @@ def _units(photom: bool) -> dict:
 
 
 def setup_segment(
-    path: str | Path,
+    meta: SegmentMeta,
     shape: tuple[int, int],
     ref: dict | None,
     ref_path=None,
@@ -214,8 +211,8 @@ def setup_segment(
 
     Parameters
     ----------
-    path : path
-        The segment's calints (or crfints) file.
+    meta : SegmentMeta
+        The segment's calints headers, WAVELENGTH and WCS (read once, by :func:`tso3x.io.calints.open_segment`).
     shape : (ny, nx)
         Frame shape.
     ref : dict or None
@@ -234,8 +231,8 @@ def setup_segment(
         No aperture for this exposure, no DISPAXIS, no wavelength information, no valid wavelength, or no
         usable APCORR row.
     """
-    path = Path(path)
-    prim, sci = segment_headers(path)
+    path = Path(meta.path)
+    prim, sci = segment_headers(meta)
     exp_type = str(prim.get("EXP_TYPE", ""))
     name = slit_name(prim, sci)
     sp_order = sci.get("SPORDER")
@@ -258,8 +255,8 @@ def setup_segment(
     if dispaxis not in (1, 2):
         raise Tso3xInputError(path, "DISPAXIS (dispersion direction) is missing", "SCI")
     params["dispaxis"] = dispaxis
-    wcs = load_wcs(path)  # SLIT_RA/SLIT_DEC always come from the WCS
-    wl = wavelength_array(path, shape, wcs)
+    wcs = meta.wcs  # SLIT_RA/SLIT_DEC always come from the WCS
+    wl = wavelength_array(meta, shape, wcs)
     if wl is None:
         raise Tso3xInputError(path, "no wavelength information (no WAVELENGTH extension and no usable WCS)")
     if params["use_source_posn"]:

@@ -24,6 +24,7 @@ import xarray as xr
 from .. import names
 from ..config import TsoPhotometry
 from ..execution import compute
+from ..io.gain import open_gain
 from ..kernels import centroid as cen
 from ..kernels import photometry as phot
 from ..kernels.psf_fit import fit_gaussian_prf
@@ -245,8 +246,9 @@ def photometry(ds: xr.Dataset, params: TsoPhotometry | None = None, gain=None, *
         :func:`tso3x.detect_outliers`; a lazy flagged Dataset is recomputed by each pass).
     params : tso3x.config.TsoPhotometry, optional
         Checked parameters; or give them as keywords (jwst's names and defaults, radii in pixels):
-    gain : path or ndarray, optional
-        GAIN reference file or (ny, nx) gain [electron/DN]; required for DN/s data only.
+    gain : path, GainRef or ndarray, optional
+        GAIN reference file (read when first needed) or (ny, nx) gain [electron/DN]; required for DN/s data
+        only.
     **parameters
         ``radius`` (aperture radius), ``radius_inner``, ``radius_outer`` (background annulus; ``radius_inner``
         also masks the source for the centroiding background), ``centroid_source`` (centroid the source and
@@ -270,7 +272,7 @@ def photometry(ds: xr.Dataset, params: TsoPhotometry | None = None, gain=None, *
     """
     if params is None:
         params = TsoPhotometry.from_user(**parameters)
-    results = [_SegmentResult(s) for s in prepare_segments(ds, gain)]
+    results = [_SegmentResult(s) for s in prepare_segments(ds, open_gain(gain))]
     if params.centroid_source:
         log.info("Centroiding the source in each integration")
         _centroid_passes(ds, results, params)

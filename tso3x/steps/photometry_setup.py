@@ -19,9 +19,8 @@ import xarray as xr
 from .. import names
 from ..dataset import segment_slices
 from ..errors import Tso3xInputError
-from ..io.calints import load_wcs
-from ..io.fitsfile import find_hdu, read_layout, read_table
-from ..io.gain import read_gain
+from ..io.calints import SegmentMeta, segment_metas
+from ..io.gain import GainRef
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +64,12 @@ class SegmentSetup:
     wcs: object = field(default=None, repr=False)
 
 
-def _headers(path: str | None, attrs: dict) -> tuple[dict, dict, dict]:
+def _headers(meta: SegmentMeta | None, attrs: dict) -> tuple[dict, dict, dict]:
     """PRIMARY, SCI and ERR keywords of a segment file (or the Dataset attrs when there is no file)."""
-    if path is None:
+    if meta is None:
         return attrs, attrs, {"BUNIT": attrs.get("BUNIT")}
-    layout = read_layout(path)
-    sci, err = find_hdu(layout, "SCI"), find_hdu(layout, "ERR")
-    return dict(layout[0].header), dict(sci.header), dict(err.header) if err is not None else {}
+    err = meta.hdu("ERR")
+    return dict(meta.primary_header), dict(meta.sci_header), dict(err.header) if err is not None else {}
 
 
 def _conversion(path, primary: dict, sci: dict, gain, shape: tuple[int, int]) -> tuple[object, str]:
@@ -97,7 +95,7 @@ def _conversion(path, primary: dict, sci: dict, gain, shape: tuple[int, int]) ->
         else:
             if any(not isinstance(primary.get(k), int) for k in ("SUBSTRT1", "SUBSTRT2")):
                 raise Tso3xInputError(where, "SUBSTRT1/SUBSTRT2 are needed to cut the gain", "PRIMARY")
-            gain_2d = read_gain(gain, (primary["SUBSTRT1"], primary["SUBSTRT2"]), (shape[1], shape[0]))
+            gain_2d = gain.cut((primary["SUBSTRT1"], primary["SUBSTRT2"]), (shape[1], shape[0]))
         return float(effinttm) * gain_2d, "electron"  # float32, as jwst's EFFINTTM * gain_2d
     try:
         u.Unit(bunit)
@@ -107,13 +105,12 @@ def _conversion(path, primary: dict, sci: dict, gain, shape: tuple[int, int]) ->
     return None, str(bunit)
 
 
-def _times(path: str | None, primary: dict, seg: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
+def _times(meta: SegmentMeta | None, primary: dict, seg: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
     """Mid times by jwst's rule: INT_TIMES rows from ``INTSTART − integration_number[0]`` on."""
     n = seg.sizes[names.INTEGRATION]
-    if path is None:
+    if meta is None:
         return seg["mjd_utc_mid"].values.astype(np.float64), seg["bjd_tdb_mid"].values.astype(np.float64)
-    layout = read_layout(path)
-    table = read_table(path, find_hdu(layout, "INT_TIMES"))
+    path, table = str(meta.path), meta.int_times
     start = primary.get("INTSTART")
     start = start if isinstance(start, int) and not isinstance(start, bool) else 1
     if len(table) == 0:
@@ -138,16 +135,17 @@ def _position(path, sci: dict) -> tuple[float, float]:
     return refs[0], refs[1]
 
 
-def prepare_segments(ds: xr.Dataset, gain=None) -> list[SegmentSetup]:
+def prepare_segments(ds: xr.Dataset, gain: GainRef | np.ndarray | None = None) -> list[SegmentSetup]:
     """Check and gather the per-segment inputs of :func:`tso3x.photometry`.
 
     Parameters
     ----------
     ds : xarray.Dataset
-        An exposure Dataset (``segment_files`` attr) or a segment (``path`` attr), or one built in
-        memory (header values then come from its attrs and times from its coordinates).
-    gain : path or ndarray, optional
-        GAIN reference file (full frame or subarray) or a (ny, nx) gain array; needed for DN/s data only.
+        An exposure or segment Dataset (its ``segment_meta``: headers, INT_TIMES and WCS read once), or one
+        built in memory (header values then come from its attrs and times from its coordinates).
+    gain : GainRef or ndarray, optional
+        GAIN reference file (full frame or subarray; :func:`tso3x.io.gain.open_gain`) or a (ny, nx) gain
+        array; needed for DN/s data only.
 
     Returns
     -------
@@ -160,15 +158,14 @@ def prepare_segments(ds: xr.Dataset, gain=None) -> list[SegmentSetup]:
         Missing XREF_SCI/YREF_SCI, BUNIT (SCI or ERR), PIXAR_SR or EFFINTTM where needed; DN/s without a
         gain; an unusable gain file; INT_TIMES not covering the integrations; an unreadable WCS.
     """
-    files = ds.attrs.get("segment_files") or ([ds.attrs["path"]] if "path" in ds.attrs else None)
     slices = segment_slices(ds)
-    if files is not None and len(files) != len(slices):
-        files = None
+    metas = segment_metas(ds) or None
     shape = (ds.sizes[names.Y], ds.sizes[names.X])
     setups = []
     for k, rows in enumerate(slices):
-        path = None if files is None else str(files[k])
-        primary, sci, err = _headers(path, ds.attrs)
+        meta = None if metas is None else metas[k]
+        path = None if meta is None else str(meta.path)
+        primary, sci, err = _headers(meta, ds.attrs)
         if sci.get("BUNIT") is None:
             raise Tso3xInputError(path, "BUNIT is missing (the data unit)", "SCI")
         if err.get("BUNIT") is None:
@@ -176,8 +173,8 @@ def prepare_segments(ds: xr.Dataset, gain=None) -> list[SegmentSetup]:
         xref, yref = _position(path, sci)
         factor, unit = _conversion(path, primary, sci, gain, shape)
         seg = ds.isel({names.INTEGRATION: rows})
-        mjd, bjd = _times(path, primary, seg)
-        wcs = load_wcs(path) if path is not None else None
+        mjd, bjd = _times(meta, primary, seg)
+        wcs = meta.wcs if meta is not None else None
         if wcs is None:
             log.warning("%s: no WCS; aperture_ra_icrs/aperture_dec_icrs will be NaN", path or "dataset")
         meta = {

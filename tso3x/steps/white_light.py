@@ -10,11 +10,13 @@ import numpy as np
 import xarray as xr
 
 from .. import names
+from ..dataset import segment_slices
 from ..execution import compute
+from ..io.x1dints import ordered_segments
+from ..kernels.white_light import duplicate_times, flux_sums
 
 log = logging.getLogger(__name__)
 
-WHITE_LIGHT_PARAMETERS: dict[str, object] = {"min_wavelength": None, "max_wavelength": None}
 #: Table meta keys (jwst ``_make_empty_output_table``) → Dataset attrs they come from.
 META_KEYS = {
     "instrument": "INSTRUME",
@@ -27,38 +29,9 @@ META_KEYS = {
 TIME = "time"  #: row dimension of the light curve
 
 
-def duplicate_times(mjd: np.ndarray) -> np.ndarray:
-    """Entries whose MJD-AVG repeats an earlier one of the same spectrum (jwst keeps the first)."""
-    _, first = np.unique(mjd, return_index=True)
-    dup = np.ones(mjd.shape, dtype=bool)
-    dup[first] = False
-    return dup
-
-
-def flux_sums(flux: np.ndarray, wavelength: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Per-integration nansum of FLUX over ``lo <= wavelength <= hi`` (jwst's white-light sum).
-
-    Parameters
-    ----------
-    flux, wavelength : ndarray (n, npixel)
-        FLUX [its unit] and WAVELENGTH [micron] of n spectra.
-    lo, hi : float
-        Inclusive wavelength range [micron].
-
-    Returns
-    -------
-    ndarray (n,) float64
-    """
-    wavelength = np.asarray(wavelength, dtype=np.float64)
-    mask = (wavelength >= lo) & (wavelength <= hi)
-    return np.nansum(np.where(mask, np.asarray(flux, dtype=np.float64), np.nan), axis=1)
-
-
 def lazy_wavelength(spectra: xr.Dataset) -> da.Array:
     """The (integration, pixel) ``wavelength`` of spectra as a dask array built from one row per segment
     (constant within a segment), so graphs do not carry the whole array."""
-    from ..dataset import segment_slices
-
     wave = spectra[names.WAVELENGTH]
     rows = [np.asarray(wave[sl.start].values) for sl in segment_slices(spectra)]
     parts = [
@@ -85,8 +58,6 @@ def lazy_sums(spectra: list[xr.Dataset], min_wavelength=None, max_wavelength=Non
         Per segment, the (n,) flux sums; compute them (alongside anything else) and pass them to
         :func:`assemble`.
     """
-    from ..io.x1dints import ordered_segments
-
     lo, hi = _range(min_wavelength, max_wavelength)
     entries, sums = [], []
     for ds, keywords, sl in ordered_segments(spectra, asn):
