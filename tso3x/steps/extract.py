@@ -1,7 +1,7 @@
 """jwst ``extract_1d`` box extraction of TSO exposures as a dask graph over integration chunks.
 
-The aperture is fixed per segment (:mod:`tso3x.steps.extract_setup`); each chunk of integrations is
-extracted at once by :func:`tso3x.kernels.extract.extract_block` and converted to the x1dints columns.
+The aperture is fixed per segment (:mod:`tso3x.steps.aperture`); each chunk of integrations is
+extracted at once by :func:`tso3x.kernels.box_extract.extract_block` and converted to the x1dints columns.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from ..dataset import segment_slices
 from ..io.apcorr_ref import ApcorrRef
 from ..io.calints import segment_metas
 from ..kernels import apcorr as apcorr_kern
-from ..kernels import extract as kern
-from ..kernels.box_fused import FUSED_ORDERS, extract_block_fused
-from .extract_setup import SegmentSetup, setup_segment
+from ..kernels import box_extract as kern
+from ..kernels.box_extract_numba import FUSED_ORDERS, extract_block_fused
+from .aperture import ApertureSetup, setup_segment
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ APCORR_VAR = tuple(
 )
 
 
-def column_units(setup: SegmentSetup) -> dict[str, str | None]:
+def column_units(setup: ApertureSetup) -> dict[str, str | None]:
     """Unit of every column (jwst ``create_extraction``)."""
     u = setup.units
     out = {"WAVELENGTH": "um", "DQ": None, "NPIXELS": None}
@@ -63,7 +63,7 @@ def column_units(setup: SegmentSetup) -> dict[str, str | None]:
     return out
 
 
-def to_columns(raw: dict[str, np.ndarray], setup: SegmentSetup) -> np.ndarray:
+def to_columns(raw: dict[str, np.ndarray], setup: ApertureSetup) -> np.ndarray:
     """jwst's conversion of raw sums to the x1dints columns; returns (n, len(COMPUTED), nvalid) float64.
 
     With ``setup.apcorr`` the aperture correction follows (after DQ, as in jwst): FLUX, FLUX_ERROR,
@@ -103,7 +103,7 @@ def to_columns(raw: dict[str, np.ndarray], setup: SegmentSetup) -> np.ndarray:
     return out
 
 
-def _fused_ok(setup: SegmentSetup) -> bool:
+def _fused_ok(setup: ApertureSetup) -> bool:
     """Whether the fused kernel covers this set-up (no background, or poly order 0/1 without smoothing)."""
     p = setup.params
     if setup.bg_profile is None:
@@ -112,7 +112,7 @@ def _fused_ok(setup: SegmentSetup) -> bool:
     return p["bkg_fit"] != "median" and int(p["bkg_order"] or 0) in FUSED_ORDERS and smoothing <= 1
 
 
-def _extract_chunk(sci, err, dq, *variances, setup: SegmentSetup, present: tuple[bool, bool, bool]):
+def _extract_chunk(sci, err, dq, *variances, setup: ApertureSetup, present: tuple[bool, bool, bool]):
     """One chunk of integrations → (n, len(COMPUTED), nvalid) columns."""
     it = iter(variances)
     vars3 = [next(it) if has else None for has in present]
@@ -152,7 +152,7 @@ def _extract_chunk(sci, err, dq, *variances, setup: SegmentSetup, present: tuple
     return to_columns(raw, setup)
 
 
-def _extract_segment(seg: xr.Dataset, setup: SegmentSetup) -> da.Array:
+def _extract_segment(seg: xr.Dataset, setup: ApertureSetup) -> da.Array:
     var_names = (names.VAR_POISSON, names.VAR_RNOISE, names.VAR_FLAT)
     present = tuple(v in seg for v in var_names)
     arrays = [seg[v].data for v in (names.SCI, names.ERR, names.DQ)]
@@ -174,11 +174,11 @@ def setups(
     ref: dict | None = None,
     apcorr_ref: ApcorrRef | None = None,
     tabulate: bool = True,
-    known: list[SegmentSetup] | None = None,
+    known: list[ApertureSetup] | None = None,
     *,
     ref_path=None,
     params: Extract1d | None = None,
-) -> list[SegmentSetup]:
+) -> list[ApertureSetup]:
     """The per-segment extraction set-up of an exposure Dataset (from its segments' headers, WAVELENGTH and WCS).
 
     Parameters
@@ -192,7 +192,7 @@ def setups(
     tabulate : bool
         With an APCORR file, tabulate the NIRSpec aperture correction of each segment from the NPIXELS of its
         first integration (extracted here), as jwst does; False only validates the file against every segment.
-    known : list of SegmentSetup, optional
+    known : list of ApertureSetup, optional
         The untabulated set-ups of the same segments with the same reference files and parameters (from an
         earlier call with ``tabulate=False``), used instead of making them again.
     ref_path : path, optional
@@ -213,7 +213,7 @@ def setups(
     return segs
 
 
-def _first_npixels(ds: xr.Dataset, sl: slice, setup: SegmentSetup) -> np.ndarray:
+def _first_npixels(ds: xr.Dataset, sl: slice, setup: ApertureSetup) -> np.ndarray:
     """NPIXELS (nvalid,) of a segment's first integration, extracted without aperture correction."""
     first = ds.isel({names.INTEGRATION: slice(sl.start, sl.start + 1)})
     block = _extract_segment(first, dataclasses.replace(setup, apcorr=None))
@@ -224,7 +224,7 @@ def extract_1d(
     ds: xr.Dataset,
     ref: dict | None = None,
     apcorr_ref: ApcorrRef | None = None,
-    segment_setups: list[SegmentSetup] | None = None,
+    segment_setups: list[ApertureSetup] | None = None,
     *,
     ref_path=None,
     params: Extract1d | None = None,
@@ -241,7 +241,7 @@ def extract_1d(
         whole array with no background. (:func:`tso3x.extract_1d` takes the file and reads it.)
     apcorr_ref : ApcorrRef or None
         APCORR reference (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None: no aperture correction.
-    segment_setups : list of SegmentSetup, optional
+    segment_setups : list of ApertureSetup, optional
         The set-ups :class:`tso3x.modes.spectroscopy.Spectroscopy` made for these segments with the
         same reference files and parameters (saves making them again).
     ref_path : path, optional

@@ -28,7 +28,7 @@ from ..io.gain import open_gain
 from ..kernels import centroid as cen
 from ..kernels import photometry as phot
 from ..kernels.psf_fit import fit_gaussian_prf
-from .photometry_setup import SegmentSetup, prepare_segments
+from .photometry_setup import PhotometrySetup, prepare_segments
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def _map(func, *arrays, ncol: int, dtype=np.float64, **kwargs) -> da.Array:
 
 @dataclass
 class _SegmentResult:
-    setup: SegmentSetup
+    setup: PhotometrySetup
     centroid: np.ndarray | None = None  # (n, 2) or None (no centroiding)
     psf: np.ndarray | None = None  # (n, 3) or None (pass 1 failed / no centroiding)
     x: np.ndarray | None = None

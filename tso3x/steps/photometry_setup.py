@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class SegmentSetup:
+class PhotometrySetup:
     """Inputs of the photometry of one segment.
 
     Attributes
@@ -135,7 +135,7 @@ def _position(path, sci: dict) -> tuple[float, float]:
     return refs[0], refs[1]
 
 
-def prepare_segments(ds: xr.Dataset, gain: GainRef | np.ndarray | None = None) -> list[SegmentSetup]:
+def prepare_segments(ds: xr.Dataset, gain: GainRef | np.ndarray | None = None) -> list[PhotometrySetup]:
     """Check and gather the per-segment inputs of :func:`tso3x.photometry`.
 
     Parameters
@@ -149,7 +149,7 @@ def prepare_segments(ds: xr.Dataset, gain: GainRef | np.ndarray | None = None) -
 
     Returns
     -------
-    list of SegmentSetup
+    list of PhotometrySetup
         One per segment, in Dataset order.
 
     Raises
@@ -187,5 +187,5 @@ def prepare_segments(ds: xr.Dataset, gain: GainRef | np.ndarray | None = None) -
             "target_name": primary.get("TARGNAME"),
         }
         wlp8 = primary.get("PUPIL") == "WLP8" and primary.get("SUBARRAY") == "SUB64P"
-        setups.append(SegmentSetup(path, rows, xref, yref, factor, unit, wlp8, meta, mjd, bjd, wcs))
+        setups.append(PhotometrySetup(path, rows, xref, yref, factor, unit, wlp8, meta, mjd, bjd, wcs))
     return setups

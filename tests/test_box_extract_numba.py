@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tso3x.kernels import extract as kern
-from tso3x.kernels.box_fused import extract_block_fused
+from tso3x.kernels import box_extract as kern
+from tso3x.kernels.box_extract_numba import extract_block_fused
 
 
 def _cube(transposed: bool):

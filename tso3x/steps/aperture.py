@@ -3,7 +3,7 @@
 Everything here is computed once per segment (as jwst does) from the segment's headers, its WAVELENGTH
 extension or gwcs (all from its :class:`~tso3x.io.calints.SegmentMeta`, read once) and the EXTRACT1D reference
 contents (plus the aperture correction, :mod:`tso3x.steps.apcorr`, from the APCORR file); the per-integration
-arithmetic is in :mod:`tso3x.kernels.extract`.
+arithmetic is in :mod:`tso3x.kernels.box_extract`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import Tso3xInputError
 from ..io.apcorr_ref import ApcorrRef
 from ..io.calints import SegmentMeta
-from ..kernels import extract as kern
+from ..kernels import box_extract as kern
 from .apcorr import ApertureCorrection, segment_apcorr
 from .extract_params import extract_parameters
 
@@ -49,7 +49,7 @@ SLIT_KEYWORDS = {
 
 
 @dataclass
-class SegmentSetup:
+class ApertureSetup:
     """What jwst fixes once per segment before extracting its integrations.
 
     Attributes
@@ -206,7 +206,7 @@ def setup_segment(
     ref_path=None,
     apcorr_ref: ApcorrRef | None = None,
     **user,
-) -> SegmentSetup:
+) -> ApertureSetup:
     """Everything jwst ``create_extraction`` / ``define_aperture`` fixes for one segment.
 
     Parameters
@@ -295,7 +295,7 @@ def setup_segment(
         apcorr = segment_apcorr(apcorr_ref, path, prim, sci, wcs, radec, wavelength[valid], dispaxis)
     elif apcorr_ref is not None:
         log.info("%s: source type %s is not POINT: no aperture correction", path.name, source_type)
-    return SegmentSetup(
+    return ApertureSetup(
         path=path,
         params=params,
         profile=profile,

@@ -1,6 +1,6 @@
 """Fused numba box extraction: one pass over each integration for the common jwst ``extract_1d`` cases.
 
-:func:`extract_block_fused` gives the same quantities as :func:`tso3x.kernels.extract.extract_block`
+:func:`extract_block_fused` gives the same quantities as :func:`tso3x.kernels.box_extract.extract_block`
 (the numpy reference, which follows jwst operation for operation) for no background or a polynomial
 background of order 0 or 1 without smoothing, and it also applies the caller's bad-pixel rule (NaN in
 SCI or ERR, DO_NOT_USE in DQ, NaN variance) itself. Each integration's data are read once to fit the
@@ -15,7 +15,7 @@ import math
 import numba
 import numpy as np
 
-from .extract import RAW_FIELDS
+from .box_extract import RAW_FIELDS
 
 #: Background fits this kernel handles: ``None`` or ``("poly", order)`` with these orders.
 FUSED_ORDERS = (0, 1)
@@ -168,7 +168,7 @@ def extract_block_fused(
     Returns
     -------
     dict of ndarray (n, ndisp) float64
-        The fields of :func:`tso3x.kernels.extract.extract_block`.
+        The fields of :func:`tso3x.kernels.box_extract.extract_block`.
     """
     if bg_profile is not None and bkg_order not in FUSED_ORDERS:
         raise ValueError(f"the fused kernel fits background orders {FUSED_ORDERS}, not {bkg_order}")
