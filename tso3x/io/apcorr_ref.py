@@ -52,7 +52,8 @@ class ApcorrRef:
 
 
 def read_apcorr_ref(path: str | Path | None, exp_type: str) -> ApcorrRef | None:
-    """Read an APCORR file for an exposure of ``exp_type`` (None or ``"N/A"``: no aperture correction).
+    """Read an APCORR file for an exposure of ``exp_type`` (None: no aperture correction; "N/A" is told from a
+    path by :meth:`tso3x.config.References.path`).
 
     Raises
     ------
@@ -60,7 +61,7 @@ def read_apcorr_ref(path: str | Path | None, exp_type: str) -> ApcorrRef | None:
         The file is missing, EXP_TYPE has no aperture correction in jwst (NRC_TSGRISM), or the file is not an
         APCORR file of this mode (unreadable, other REFTYPE, wrong table columns, no SIZEUNIT).
     """
-    if path is None or str(path) == "N/A":
+    if path is None:
         return None
     path = Path(path)
     if not path.is_file():

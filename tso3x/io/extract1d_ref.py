@@ -10,7 +10,8 @@ from ..errors import Tso3xInputError
 
 
 def read_extract1d_ref(path: str | Path | None) -> dict | None:
-    """Load an EXTRACT1D reference file (None or ``"N/A"``: no file).
+    """Load an EXTRACT1D reference file (None: no file; "N/A" is told from a path by
+    :meth:`tso3x.config.References.path`).
 
     Raises
     ------
@@ -18,7 +19,7 @@ def read_extract1d_ref(path: str | Path | None) -> dict | None:
         If the file is missing, its name does not end in ``json``, it is not valid JSON, or it has no
         ``apertures`` list.
     """
-    if path is None or str(path) == "N/A":
+    if path is None:
         return None
     path = Path(path)
     if not path.is_file():

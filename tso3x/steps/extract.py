@@ -245,7 +245,7 @@ def extract_1d(
         The set-ups :class:`tso3x.modes.spectroscopy.Spectroscopy` made for these segments with the
         same reference files and parameters (saves making them again).
     ref_path : path, optional
-        The EXTRACT1D file (None or ``"N/A"``: none), for messages.
+        The EXTRACT1D file (None: none), for messages.
     params : tso3x.config.Extract1d, optional
         Checked step parameters; or give them as keywords (jwst's names; None: from the reference file):
     **parameters
@@ -262,7 +262,7 @@ def extract_1d(
     """
     if params is None:
         params = Extract1d.from_user(**parameters)
-    if ref_path is None or str(ref_path) == "N/A":
+    if ref_path is None:
         log.warning("No extract1d reference file: the whole array is extracted with no background subtraction")
     segs = setups(ds, ref, apcorr_ref, known=segment_setups, ref_path=ref_path, params=params)
     slices = segment_slices(ds)
