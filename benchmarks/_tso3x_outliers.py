@@ -6,10 +6,11 @@ Usage: python _tso3x_outliers.py ASN OUTPUT_DIR. ``tso3x run`` would go on to ph
 import shutil
 import sys
 
+from tso3x.execution import compute_alongside
 from tso3x.io.asn import open_asn
 from tso3x.io.calints import open_exposures
+from tso3x.io.crfints import plan_crfints
 from tso3x.pipeline import TMP_DIR, prepare_output_dir
-from tso3x.steps.crfints_output import write_crfints
 from tso3x.steps.outliers import detect_outliers
 
 
@@ -18,7 +19,8 @@ def main() -> None:
     out = prepare_output_dir(sys.argv[2])
     try:
         for exposure in open_exposures(asn.members):
-            write_crfints(detect_outliers(exposure), asn, out)
+            plan = plan_crfints(detect_outliers(exposure), asn, out)
+            compute_alongside([], [plan], label="outlier_detection")
     finally:
         shutil.rmtree(out / TMP_DIR, ignore_errors=True)
 

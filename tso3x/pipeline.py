@@ -26,10 +26,10 @@ from .execution import PendingGroups, cluster, compute_alongside, on_client
 from .io import zarr_store
 from .io.asn import Association, open_asn
 from .io.calints import concat_segments, open_exposures, open_segment
+from .io.crfints import plan_crfints
 from .lock import output_lock
 from .manifest import Ledger, read_manifest
 from .modes import Mode, ProductTarget, mode_for
-from .steps.crfints_output import plan_crfints
 from .steps.outliers import detect_outliers
 
 log = logging.getLogger(__name__)

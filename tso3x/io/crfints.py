@@ -5,27 +5,41 @@ detection updates are written block by block at their byte offsets (by whichever
 the block); every other HDU (INT_TIMES, WAVELENGTH, ASDF, …) is copied byte for byte. Each block returns
 its partial checksum, so the final CHECKSUM/DATASUM cost no second pass. The file is built under a
 temporary name and renamed into place only when complete.
+
+:func:`plan_crfints` allocates the crfints of a flagged exposure and builds the dask tasks that write their
+blocks, without computing them, so the pipeline computes them in one submission with the measurements that
+read the same flagged chunks (:func:`tso3x.execution.compute_alongside`). Each crfints is sealed and renamed
+into place as soon as its own chunks are written, so a failure in a later segment leaves the earlier ones
+complete.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import errno
+import logging
 import os
 import warnings
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dask.array as da
 import numpy as np
+import xarray as xr
 from astropy.io import fits
 
-from .. import names
+from .. import names, product_names
 from .._version import __version__
+from ..dataset import segment_slices
 from . import checksum
-from .calints import SegmentMeta
+from .asn import Association
+from .calints import SegmentMeta, segment_metas
 from .fitsfile import BLOCK
 
 _COPY_BYTES = 64 * 2**20
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -182,3 +196,119 @@ def primary_updates(filename: str, asn_pool: str, asn_table: str) -> dict:
         "ASNTABLE": asn_table,
         "T3X_VER": (__version__, "tso3x version that wrote it (not jwst)"),
     }
+
+
+def _write_chunk(*blocks, target: CubeTarget, variables: tuple[str, ...], block_info=None):
+    first = block_info[0]["array-location"][0][0]
+    sums = [write_block(target, var, first, blk) for var, blk in zip(variables, blocks, strict=False)]
+    finite = int(np.isfinite(blocks[variables.index(names.SCI)]).sum()) if names.SCI in variables else 1
+    return np.array([[[*sums, finite, int(blocks[-1].sum())]]], dtype=np.uint64)
+
+
+def _crfints_graph(seg: xr.Dataset, target: CubeTarget, variables: tuple[str, ...]) -> da.Array:
+    """One task per chunk: write its blocks of every variable; returns (chunks, 1, variables + 2) of
+    partial DATASUMs, the chunk's finite SCI values and its outlier count."""
+    arrays = [seg[v].data for v in variables]
+    counts = seg[names.N_OUTLIERS].data[:, None, None]
+    nblocks = len(arrays[0].chunks[0])
+    return da.map_blocks(
+        _write_chunk,
+        *arrays,
+        counts,
+        target=target,
+        variables=variables,
+        dtype=np.uint64,
+        chunks=((1,) * nblocks, (1,), (len(variables) + 2,)),
+    )
+
+
+@dataclass
+class CrfintsPlan:
+    """The crfints of one flagged exposure: paths, and per segment the tasks still to compute.
+
+    ``groups[i]`` holds segment ``i``'s write tasks (unless it is kept from an earlier run) and, with
+    ``counts``, its outliers per integration; :meth:`finish` seals segment ``i`` from their results.
+    """
+
+    paths: list[Path]
+    groups: list[list]
+    variables: tuple[str, ...]
+    counts: bool
+    on_sealed: Callable[[Path], None] | None = None
+    targets: list[CubeTarget | None] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    per_segment: list[np.ndarray | None] = field(default_factory=list)
+
+    def finish(self, i: int, results: list) -> None:
+        """Seal and rename segment ``i``'s crfints (called as soon as its tasks are done)."""
+        target = self.targets[i]
+        if target is not None:
+            result = results[0]
+            sums = {v: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, v in enumerate(self.variables)}
+            log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
+            if not result[:, 0, -2].any():
+                log.warning("%s: every SCI value is NaN; its measurements will be NaN (white light 0)", self.sources[i])
+            path = seal(target, sums)
+            if self.on_sealed is not None:
+                self.on_sealed(path)
+        if self.counts:
+            self.per_segment[i] = results[-1]
+
+    def outlier_counts(self) -> np.ndarray | None:
+        """Pixels flagged as outliers in each integration of the exposure (None unless ``counts``)."""
+        return np.concatenate(self.per_segment) if self.counts else None
+
+
+def plan_crfints(
+    flagged: xr.Dataset,
+    asn: Association,
+    output_dir: Path,
+    *,
+    keep: Collection[str] = (),
+    counts: bool = True,
+    on_sealed: Callable[[Path], None] | None = None,
+) -> CrfintsPlan:
+    """Allocate the crfints of an outlier-flagged exposure Dataset and build (not compute) their writes.
+
+    Parameters
+    ----------
+    flagged : xarray.Dataset
+        :func:`tso3x.detect_outliers` output (lazy).
+    asn : Association
+    output_dir : Path
+        Products folder (files are built in its ``.tso3x-tmp``).
+    keep : collection of str
+        Names of crfints that are already complete and are not rewritten.
+    counts : bool
+        Also compute the outliers flagged in each integration (in the same pass).
+    on_sealed : callable, optional
+        Called with the path of each crfints as soon as it is complete.
+    """
+    variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
+    params = flagged.attrs.get("outlier_detection_parameters", "")
+    history = [f"tso3x {__version__} outlier_detection (tso) {params}"]
+    plan = CrfintsPlan([], [], variables, counts, on_sealed)
+    for meta, segment in zip(segment_metas(flagged), segment_slices(flagged), strict=True):
+        src = str(meta.path)
+        name = product_names.crfints(src, asn.asn_id)
+        plan.paths.append(output_dir / name)
+        seg = flagged.isel({names.INTEGRATION: segment})
+        target, group = None, []
+        if name not in keep:
+            target = allocate(
+                meta,
+                output_dir / product_names.TMP_DIR / name,
+                output_dir / name,
+                {v: flagged[v].dtype for v in variables},
+                primary_updates(name, asn.asn_pool, asn.table_name),
+                history,
+            )
+            group.append(_crfints_graph(seg, target, variables))
+        if counts:
+            group.append(seg[names.N_OUTLIERS].data)
+        if group:
+            plan.targets.append(target)
+            plan.groups.append(group)
+            plan.sources.append(src)
+    plan.per_segment = [None] * len(plan.groups)
+    return plan
