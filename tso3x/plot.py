@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import names
+from . import names, product_names
 from .results import IMAGING, normalize
 from .results import light_curve as _light_curve
 
@@ -334,7 +334,7 @@ def write_plots(
         figures["spectroscopic_light_curves"] = spectroscopic_light_curves(binned)
         figures["waterfall"] = waterfall(ds)
     folder = Path(path)
-    if folder.is_dir() and any(folder.glob("*_crfints.fits")):
+    if folder.is_dir() and any(folder.glob("*" + product_names.CRFINTS_SUFFIX)):
         summary = outlier_summary(folder)
         figures["outlier_fraction"] = outlier_fraction(summary, ds)
         figures["outlier_maps"] = outlier_maps(summary)

@@ -12,6 +12,8 @@ from pathlib import Path
 TMP_DIR = ".tso3x-tmp"
 #: Input suffixes jwst strips from a member's name before adding the association id.
 _KNOWN_SUFFIXES = ("calints", "crfints", "rateints", "cal", "rate", "x1dints", "median")
+#: Suffix of every crfints (``<root>_<asn_id>_crfints.fits``); ``"*" + CRFINTS_SUFFIX`` finds them in a folder.
+CRFINTS_SUFFIX = "_crfints.fits"
 
 
 def crfints(input_name: str | Path, asn_id: str) -> str:
@@ -20,7 +22,7 @@ def crfints(input_name: str | Path, asn_id: str) -> str:
     stem = re.sub(r"\.fits$", "", stem)
     suffixes = "|".join(_KNOWN_SUFFIXES)
     stem = re.sub(rf"_({suffixes})$", "", stem)
-    return f"{stem}_{asn_id}_crfints.fits"
+    return f"{stem}_{asn_id}{CRFINTS_SUFFIX}"
 
 
 #: Product kind → suffix after the product name.

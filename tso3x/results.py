@@ -281,7 +281,8 @@ def _open_spectroscopy(files: dict[str, Path], lo: float | None, hi: float | Non
 
 
 def _crfints_times(folder: Path) -> dict[str, np.ndarray] | None:
-    return product_read.merge_int_times([product_read.int_times(p) for p in sorted(folder.glob("*_crfints.fits"))])
+    files = sorted(folder.glob("*" + product_names.CRFINTS_SUFFIX))
+    return product_read.merge_int_times([product_read.int_times(p) for p in files])
 
 
 def _open_imaging(folder: Path, phot: Path) -> xr.Dataset:
@@ -477,7 +478,7 @@ def outlier_summary(folder: str | os.PathLike) -> xr.Dataset:
     from .execution import compute
     from .io.calints import open_segment
 
-    files = sorted(Path(folder).glob("*_crfints.fits"))
+    files = sorted(Path(folder).glob("*" + product_names.CRFINTS_SUFFIX))
     if not files:
         raise FileNotFoundError(f"{folder}: no crfints (outlier detection skipped?)")
     per_int, maps, metas = [], [], []
