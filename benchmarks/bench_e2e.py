@@ -72,6 +72,68 @@ def compare(jwst_dir: Path, ours_dir: Path) -> str:
     return "products agree" if not problems else "PRODUCTS DIFFER: " + "; ".join(problems)
 
 
+def simulate_exposure(scratch: Path, mode: str, shape: tuple[int, int] | None, nints: int, nseg: int):
+    """The benchmark exposure (seed 1) in ``scratch/sim``, read once into the page cache."""
+    exp = simulate(mode, scratch / "sim", nints=nints, nseg=nseg, shape=shape, seed=1)
+    warm_page_cache(exp.segments)
+    return exp
+
+
+def reference_files(exp) -> tuple[str, str]:
+    """(gain, extract1d) of a simulated exposure, "N/A" when it has none."""
+    gain = str(exp.gain) if getattr(exp, "gain", None) else "N/A"
+    extract1d = str(exp.extract1d) if getattr(exp, "extract1d", None) else "N/A"
+    return gain, extract1d
+
+
+def tso3x_options(exp) -> list[str]:
+    """``tso3x run`` options naming the exposure's reference files (as jwst gets them)."""
+    gain, extract1d = reference_files(exp)
+    opts = []
+    if gain != "N/A":
+        opts += ["--override-gain", gain]
+    if extract1d != "N/A":
+        opts += ["--override-extract1d", extract1d]
+    return opts
+
+
+def tso3x_command(exp, output_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "tso3x", "run", str(exp.asn), "--output-dir", str(output_dir), "--quiet"] + (
+        tso3x_options(exp)
+    )
+
+
+def jwst_command(exp, output_dir: Path) -> list[str]:
+    return [sys.executable, str(HERE / "_jwst_tso3.py"), str(exp.asn), str(output_dir), *reference_files(exp)]
+
+
+def compare_commands(exp, scratch: Path, skip_jwst: bool = False) -> tuple[list, str]:
+    """The I/O floor, jwst (unless skipped) and ``tso3x run`` on ``exp``, one after the other; returns the
+    measurements (in that order) and whether the products agree. Outputs go to ``scratch/{jwst,tso3x}``."""
+    rows = []
+    floor_dir = scratch / "floor"
+    floor_dir.mkdir()
+    rows.append(measure("I/O floor (cp inputs)", ["cp", *map(str, exp.segments), str(floor_dir)]))
+    shutil.rmtree(floor_dir)
+    jwst_dir, ours_dir = scratch / "jwst", scratch / "tso3x"
+    if not skip_jwst:
+        rows.append(measure("jwst calwebb_tso3", jwst_command(exp, jwst_dir)))
+    rows.append(measure("tso3x run", tso3x_command(exp, ours_dir)))
+    verdict = "jwst not run" if skip_jwst else compare(jwst_dir, ours_dir)
+    return rows, verdict
+
+
+def print_comparison(label: str, size_gb: float, rows: list, verdict: str) -> None:
+    print(f"{label}: {size_gb:.2f} GB of calints; {verdict}")
+    print(f"{'':34s} {'wall':>11s} {'peak RSS':>12s}")
+    for r in rows:
+        print(r.row())
+    floor, ours = rows[0].wall_s, rows[-1].wall_s
+    if len(rows) == 3:
+        print(f"speed-up tso3x / jwst: {rows[1].wall_s / ours:.1f} x")
+    print(f"tso3x / I/O floor: {ours / floor:.2f} x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", default="nrs_brightobj", help="simulated mode (tso3x.simulate.MODES)")
@@ -87,37 +149,11 @@ def main() -> None:
     nints = max(2, int(round(args.nints * args.size)))
     scratch = Path(tempfile.mkdtemp(prefix="tso3x-bench-e2e-", dir=args.scratch))
     try:
-        exp = simulate(args.mode, scratch / "sim", nints=nints, nseg=args.nseg, shape=shape, seed=1)
+        exp = simulate_exposure(scratch, args.mode, shape, nints, args.nseg)
         size_gb = sum(p.stat().st_size for p in exp.segments) / 1e9
-        gain = str(exp.gain) if getattr(exp, "gain", None) else "N/A"
-        extract1d = str(exp.extract1d) if getattr(exp, "extract1d", None) else "N/A"
-        warm_page_cache(exp.segments)
-        rows = []
-        floor_dir = scratch / "floor"
-        floor_dir.mkdir()
-        rows.append(measure("I/O floor (cp inputs)", ["cp", *map(str, exp.segments), str(floor_dir)]))
-        shutil.rmtree(floor_dir)
-        if not args.skip_jwst:
-            jwst_dir = scratch / "jwst"
-            cmd = [sys.executable, str(HERE / "_jwst_tso3.py"), str(exp.asn), str(jwst_dir), gain, extract1d]
-            rows.append(measure("jwst calwebb_tso3", cmd))
-        ours_dir = scratch / "tso3x"
-        cmd = [sys.executable, "-m", "tso3x", "run", str(exp.asn), "--output-dir", str(ours_dir), "--quiet"]
-        if gain != "N/A":
-            cmd += ["--override-gain", gain]
-        if extract1d != "N/A":
-            cmd += ["--override-extract1d", extract1d]
-        rows.append(measure("tso3x run", cmd))
-        verdict = "jwst not run" if args.skip_jwst else compare(jwst_dir, ours_dir)
+        rows, verdict = compare_commands(exp, scratch, args.skip_jwst)
         label = f"{args.mode} {'x'.join(map(str, shape)) if shape else ''} {nints} integrations, {args.nseg} segments"
-        print(f"{label}: {size_gb:.2f} GB of calints; {verdict}")
-        print(f"{'':34s} {'wall':>11s} {'peak RSS':>12s}")
-        for r in rows:
-            print(r.row())
-        floor, ours = rows[0].wall_s, rows[-1].wall_s
-        if not args.skip_jwst:
-            print(f"speed-up tso3x / jwst: {rows[1].wall_s / ours:.1f} x")
-        print(f"tso3x / I/O floor: {ours / floor:.2f} x")
+        print_comparison(label, size_gb, rows, verdict)
     finally:
         subprocess.run(["rm", "-rf", str(scratch)], check=False)
 

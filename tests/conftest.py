@@ -7,7 +7,10 @@
   the tests runs on dask.distributed without starting a cluster of its own (tests/test_distributed.py
   starts real multi-process clusters).
 
-The same arguments return the cached result, so several tests can share one simulation/oracle run.
+The same arguments return the cached result, so several tests can share one simulation/oracle run; and
+``outlier_oracle`` with default parameters takes the crfints of a ``tso3_oracle`` run already made on the
+same simulation (calwebb_tso3 writes the same crfints whether or not its later steps run) instead of
+running jwst again.
 """
 
 from __future__ import annotations
@@ -75,13 +78,28 @@ def simulated(tmp_path_factory):
     return get
 
 
+def _crfints_in_segment_order(run: OracleRun) -> tuple[pathlib.Path, ...] | None:
+    """The crfints of a calwebb_tso3 run, one per segment in the exposure's order (None if any is missing)."""
+    by_root = {p.name.rsplit("_", 2)[0]: p for p in run.by_suffix.get("crfints", [])}
+    roots = [p.name.removesuffix("_calints.fits") for p in run.exposure.segments]
+    if sorted(by_root) != sorted(roots):
+        return None
+    return tuple(by_root[r] for r in roots)
+
+
 @pytest.fixture(scope="session")
-def tso3_oracle(tmp_path_factory, simulated):
+def _tso3_runs() -> dict[str, OracleRun]:
+    """The calwebb_tso3 runs of the session, by ``_key(mode, steps, simulate_kwargs)``."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def tso3_oracle(tmp_path_factory, simulated, _tso3_runs):
     """Factory: ``tso3_oracle(mode, steps=None, **simulate_kwargs)`` → :class:`OracleRun` (cached)."""
     pytest.importorskip("jwst")
     from jwst_oracle import products_by_suffix, run_calwebb_tso3
 
-    cache: dict[str, OracleRun] = {}
+    cache = _tso3_runs
 
     def run(mode: str, *, steps: dict | None = None, **sim_kwargs) -> OracleRun:
         key = _key(mode, steps, sim_kwargs)
@@ -96,7 +114,7 @@ def tso3_oracle(tmp_path_factory, simulated):
 
 
 @pytest.fixture(scope="session")
-def outlier_oracle(tmp_path_factory, simulated):
+def outlier_oracle(tmp_path_factory, simulated, _tso3_runs):
     """Factory: ``outlier_oracle(mode, sim=None, **outlier_params)`` → :class:`OracleOutliers` (cached)."""
     pytest.importorskip("jwst")
     from jwst_oracle import run_jwst_outlier_detection
@@ -105,6 +123,10 @@ def outlier_oracle(tmp_path_factory, simulated):
 
     def run(mode: str, *, sim: dict | None = None, **params) -> OracleOutliers:
         key = _key(mode, sim, params)
+        whole = _tso3_runs.get(_key(mode, None, sim or {})) if not params else None
+        crfints = _crfints_in_segment_order(whole) if whole is not None else None
+        if key not in cache and crfints is not None:
+            cache[key] = OracleOutliers(whole.exposure, crfints)
         if key not in cache:
             exp = simulated(mode, **(sim or {}))
             out = tmp_path_factory.mktemp(f"crf_{mode}")

@@ -54,6 +54,7 @@ def _tables(path, col):
         return [np.array(h.data[col], dtype=np.float64) for h in hdul if h.name == "EXTRACT1D"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(CASES))
 def test_matches_jwst(case, apcorr_case, tmp_path):
     exp, apcorr, x1d, whtlt = apcorr_case(case)
@@ -67,6 +68,7 @@ def test_matches_jwst(case, apcorr_case, tmp_path):
         assert any(((n != n[:1]) & i).any() for n, i in zip(npix, inside, strict=True))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["mir_lrs", "nrs1-nrs2"])
 def test_correction_changes_flux_only(case, apcorr_case, tmp_path):
     """FLUX × c with c ≠ 1, variances × c², background, NPIXELS, DQ unchanged; clamping and c = 1 edges."""
@@ -271,6 +273,7 @@ def test_bad_apcorr_refused_before_writing(case, simulated, tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.slow
 def test_apcorr_ignored_for_extended_source(simulated, tmp_path):
     """jwst reads the file but corrects only POINT sources: an EXTENDED source's x1dints is unchanged."""
     exp = simulated("mir_lrs", nints=8, nseg=1, seed=5, shape=(64, 40))

@@ -356,6 +356,7 @@ def prepare(case: Case, bases: dict, tmp_path: Path) -> tuple[Path, list[str], s
     return asn, args, expect, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [k for k, c in CASES.items() if c.refused])
 def test_refused(name, bases, tmp_path):
     case = CASES[name]
@@ -374,6 +375,7 @@ def test_refused(name, bases, tmp_path):
     assert digest(tmp_path / "in") == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [k for k, c in CASES.items() if not c.refused])
 def test_accepted_as_jwst(name, bases, tmp_path):
     case = CASES[name]

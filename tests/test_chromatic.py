@@ -20,6 +20,8 @@ chromatic = pytest.importorskip("chromatic")
 pytest.importorskip("jwst")
 import astropy.units as u  # noqa: E402
 
+pytestmark = pytest.mark.slow  # jwst oracle (calwebb_tso3) and whole runs
+
 SIM = {"nints": 20, "nseg": 2, "seed": 3, "shape": (32, 128)}  # as test_extract_parity: the oracle run is shared
 
 

@@ -8,6 +8,7 @@ from astropy.io import fits
 from tso3x.cli import main
 
 
+@pytest.mark.slow
 def test_simulate_then_run_with_jwst_style_options(tmp_path, capsys):
     assert (
         main(
@@ -69,6 +70,7 @@ def test_bad_parameter_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["nrc_tsimage_wlp8"])
 def test_demo(mode, tmp_path, capsys):
     assert main(["demo", str(tmp_path / "demo"), "--mode", mode]) == 0

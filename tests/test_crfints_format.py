@@ -36,6 +36,7 @@ def products(grism, tmp_path_factory):
     return paths[:2]
 
 
+@pytest.mark.slow
 def test_names_and_nothing_else_written(grism, products):
     assert [p.name for p in products] == [product_names.crfints(s.name, "o001") for s in grism.segments]
     assert products[0].name == "jw01234001001_04101_00001-seg001_nrcalong_o001_crfints.fits"
@@ -46,6 +47,7 @@ def test_names_and_nothing_else_written(grism, products):
     assert written == sorted([*(p.name for p in products), *stage3, manifest])
 
 
+@pytest.mark.slow
 def test_same_hdus_and_headers_as_input(grism, products):
     for src, dst in zip(grism.segments, products, strict=True):
         with fits.open(src) as a, fits.open(dst) as b:
@@ -67,6 +69,7 @@ def test_same_hdus_and_headers_as_input(grism, products):
             assert any("rolling_window_width" in str(h) for h in primary["HISTORY"])
 
 
+@pytest.mark.slow
 def test_checksums_verify(products):
     for path in products:
         with warnings.catch_warnings():
@@ -77,6 +80,7 @@ def test_checksums_verify(products):
                     hdu.data  # noqa: B018 - reading verifies DATASUM
 
 
+@pytest.mark.slow
 def test_stdatamodels_opens_it(products):
     with datamodels.open(products[0]) as model:
         assert type(model).__name__ == "SlitModel"
@@ -85,6 +89,7 @@ def test_stdatamodels_opens_it(products):
         assert model.data.ndim == 3 and model.meta.wcs is not None
 
 
+@pytest.mark.slow
 def test_result_does_not_depend_on_chunk_size(grism, products, tmp_path):
     other = tso3x.run(grism.asn, tmp_path, chunk_mb=1000.0)[:2]
     for a, b in zip(products, other, strict=True):
@@ -93,6 +98,7 @@ def test_result_does_not_depend_on_chunk_size(grism, products, tmp_path):
                 np.testing.assert_array_equal(x[ext].data, y[ext].data, strict=True)
 
 
+@pytest.mark.slow
 def test_skip_outlier_detection_writes_no_crfints(grism, tmp_path):
     products = tso3x.run(grism.asn, tmp_path / "out", skip_outlier_detection=True)
     product = tso3x.open_asn(grism.asn).product_name
@@ -101,6 +107,7 @@ def test_skip_outlier_detection_writes_no_crfints(grism, tmp_path):
     assert written == sorted(p.name for p in products)
 
 
+@pytest.mark.slow  # outlier detection over a whole exposure at tiny chunks
 def test_lazy_dataset(grism):
     asn = tso3x.open_asn(grism.asn)
     (ds,) = tso3x.open_exposures(asn.members, chunk_mb=0.05)

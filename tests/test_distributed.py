@@ -15,7 +15,8 @@ from astropy.io import fits
 
 import tso3x
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+# multi-process dask clusters and whole runs
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::UserWarning")]
 
 
 def _data(hdu) -> bytes:

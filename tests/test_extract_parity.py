@@ -15,6 +15,8 @@ from astropy.table import Table
 
 import tso3x
 
+pytestmark = pytest.mark.slow  # jwst oracle (calwebb_tso3) against whole tso3x runs
+
 SHAPES = {"nrs_brightobj": (32, 128), "nrc_tsgrism": (32, 160), "mir_lrs": (96, 40), "mir_lrs_cube": (96, 40)}
 EXACT = (
     "DQ",

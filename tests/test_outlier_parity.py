@@ -14,6 +14,8 @@ import tso3x
 from tso3x import dqflags
 from tso3x.simulate import MODES
 
+pytestmark = pytest.mark.slow  # jwst oracle (outlier detection) against whole tso3x runs
+
 ARRAYS = ("SCI", "ERR", "DQ", "VAR_POISSON", "VAR_RNOISE", "VAR_FLAT")
 SMALL_SHAPES = {
     "nrs_brightobj": (32, 128),

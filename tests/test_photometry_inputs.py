@@ -96,12 +96,14 @@ def test_bad_parameters_refused(args, bases, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.slow
 def test_mjy_data_need_no_gain_file(bases, tmp_path):
     products = tso3x.run(bases["MJy/sr"].asn, tmp_path)
     assert [p.suffix for p in products] == [".fits", ".fits", ".ecsv"]
     assert not (tmp_path / ".tso3x-tmp").exists()
 
 
+@pytest.mark.slow
 def test_cli_photometry_options(bases, tmp_path):
     argv = ["run", str(bases["MJy/sr"].asn), "--output-dir", str(tmp_path), "--radius", "2.5"]
     assert main([*argv, "--radius-inner", "5", "--radius-outer", "7", "--centroid-source", "false"]) == 0
@@ -112,6 +114,7 @@ def test_cli_photometry_options(bases, tmp_path):
     assert table.meta["number_of_integrations"] == SIM["nints"]
 
 
+@pytest.mark.slow
 def test_spectroscopic_modes_write_no_catalog(simulated, tmp_path):
     exp = simulated("nrc_tsgrism", nints=64, nseg=2, seed=7, shape=(32, 160))
     products = tso3x.run(exp.asn, tmp_path, chunk_mb=0.05, radius=1.0)

@@ -71,6 +71,7 @@ def run_tso3x(exposure_asn, out, steps=None, gain=None, **kwargs):
     return phot[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "sim", "steps"),
     [
@@ -101,6 +102,7 @@ def test_catalog_matches_jwst(mode, sim, steps, tso3_oracle, tmp_path):
         assert "centroid_x" not in table.colnames
 
 
+@pytest.mark.slow
 def test_skip_outlier_detection_photometers_calints(tso3_oracle, tmp_path):
     steps = {"outlier_detection": {"skip": True}}
     oracle = tso3_oracle("nrc_tsimage_clear", steps=steps, **CLEAR)
@@ -179,6 +181,7 @@ def edited_oracle(simulated, tmp_path_factory):
     return get
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", EDITED)
 def test_edited_exposures_match_jwst(case, edited_oracle, tmp_path):
     asn, gain, steps, theirs = edited_oracle(case)

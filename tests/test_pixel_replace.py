@@ -92,7 +92,11 @@ def test_mingrad_kernel_matches_jwst(seed, dispaxis):
 
 
 @pytest.mark.parametrize("dispaxis", [1, 2])
-@pytest.mark.parametrize(("noise", "n_adjacent_cols"), [(1.0, 3), (30.0, 1), (300.0, 3), (1.0, 40)])
+@pytest.mark.parametrize(
+    ("noise", "n_adjacent_cols"),
+    # jwst's fit_profile is slow: the unit layer keeps the default n_adjacent_cols at high S/N
+    [(1.0, 3), *(pytest.param(*p, marks=pytest.mark.slow) for p in [(30.0, 1), (300.0, 3), (1.0, 40)])],
+)
 def test_fit_profile_kernel_matches_jwst(noise, n_adjacent_cols, dispaxis, monkeypatch):
     """High S/N (Nelder–Mead scaling), S/N < 5 (unit scaling), one neighbour, more neighbours than profiles."""
     pytest.importorskip("jwst")
@@ -131,6 +135,7 @@ def _exposure(exp, chunk_mb):
     return ds
 
 
+@pytest.mark.slow  # the step over whole exposures, twice
 @pytest.mark.parametrize(("mode", "algorithm"), [("nrs_brightobj", "mingrad"), ("mir_lrs", "fit_profile")])
 def test_step_is_chunk_size_independent(mode, algorithm, simulated):
     exp = simulated(mode, nints=12, nseg=2, seed=7, shape=(32, 64) if mode == "nrs_brightobj" else (64, 40))
@@ -157,6 +162,7 @@ def test_step_is_chunk_size_independent(mode, algorithm, simulated):
 E2E = [("nrs_brightobj", "mingrad"), ("nrs_brightobj", "fit_profile"), ("mir_lrs", "fit_profile")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "algorithm"), E2E)
 def test_pipeline_matches_calwebb_tso3(mode, algorithm, tso3_oracle, tmp_path):
     """Bad pixels inside the aperture (static and cosmic rays flagged by outlier detection)."""
@@ -190,6 +196,7 @@ def test_pipeline_matches_calwebb_tso3(mode, algorithm, tso3_oracle, tmp_path):
         (["--n-adjacent-cols", "2.5"], "tso3x: error: n_adjacent_cols must be an integer >= 1, not '2.5'"),
     ],
 )
+@pytest.mark.slow  # a tso3x command per case (subprocess)
 def test_bad_parameters_exit_2_before_writing(option, message, simulated, tmp_path):
     exp = simulated("nrs_brightobj", nints=8, nseg=1, seed=5, shape=(16, 32))
     out = tmp_path / "out"

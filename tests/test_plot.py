@@ -46,6 +46,7 @@ def _check_png(fig, path, min_colours: int = 20):
     assert any("[" in label for label in labels), f"{path.name}: no axis label with units"
 
 
+@pytest.mark.slow
 def test_spectroscopy_plots(spectro, tmp_path):
     ds = tso3x.open_products(spectro)
     _check_png(tso3x.plot.light_curve(ds), tmp_path / "lc.png")
@@ -60,12 +61,14 @@ def test_spectroscopy_plots(spectro, tmp_path):
     _check_png(tso3x.plot.outlier_maps(summary), tmp_path / "maps.png", min_colours=5)
 
 
+@pytest.mark.slow
 def test_imaging_plots(imaging, tmp_path):
     ds = tso3x.open_products(imaging)
     _check_png(tso3x.plot.light_curve(ds), tmp_path / "lc.png")
     _check_png(tso3x.plot.centroids(ds), tmp_path / "centroids.png")
 
 
+@pytest.mark.slow
 def test_outlier_summary_counts_the_crfints_flags(spectro):
     from astropy.io import fits
 
@@ -79,6 +82,7 @@ def test_outlier_summary_counts_the_crfints_flags(spectro):
     np.testing.assert_allclose(summary.outlier_fraction.values, per_int)
 
 
+@pytest.mark.slow
 def test_cli_plot(spectro, imaging, tmp_path):
     from tso3x.cli import main
 

@@ -23,6 +23,8 @@ from tso3x.lock import LOCK_NAME
 from tso3x.simulate import simulate
 from tso3x.verification import fits_problems
 
+pytestmark = pytest.mark.slow  # whole tso3x commands as subprocesses (failures, signals, locks)
+
 TMP = ".tso3x-tmp"
 
 

@@ -57,6 +57,7 @@ def _product(products, suffix):
     return next(p for p in products if p.name.endswith(suffix))
 
 
+@pytest.mark.slow
 def test_spectroscopy_folder(spectro):
     exp, out, products = spectro
     ds = tso3x.open_products(out / "products")
@@ -87,6 +88,7 @@ def test_spectroscopy_folder(spectro):
     np.testing.assert_array_equal(one.whitelight_flux, ds.whitelight_flux)
 
 
+@pytest.mark.slow
 def test_spectroscopy_store_equals_folder(spectro):
     _, out, _ = spectro
     folder = tso3x.open_products(out / "products")
@@ -100,6 +102,7 @@ def test_spectroscopy_store_equals_folder(spectro):
         np.testing.assert_array_equal(store[coord].values, folder[coord].values, err_msg=coord)
 
 
+@pytest.mark.slow
 def test_white_light_error_follows_the_wavelength_range(spectro):
     _, out, _ = spectro
     full = tso3x.open_products(out / "products")
@@ -110,6 +113,7 @@ def test_white_light_error_follows_the_wavelength_range(spectro):
     np.testing.assert_allclose(part.whitelight_flux_error.values, expected, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_imaging_folder_and_store(imaging):
     exp, out, products = imaging
     ds = tso3x.open_products(out / "products")
@@ -131,6 +135,7 @@ def test_imaging_folder_and_store(imaging):
     np.testing.assert_array_equal(lc.flux_error, ds.net_aperture_sum_err)
 
 
+@pytest.mark.slow
 def test_two_detectors(two_detectors):
     _, out, products = two_detectors
     for ds in (tso3x.open_products(out / "products"), tso3x.open_products(out / "s.zarr")):
@@ -146,6 +151,7 @@ def test_two_detectors(two_detectors):
         np.testing.assert_allclose(rebinned.binned_flux, ds.binned_flux, rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["equal-width", "equal-flux"])
 def test_binning_conserves_flux_and_propagates_errors(spectro, method):
     _, out, _ = spectro
@@ -163,6 +169,7 @@ def test_binning_conserves_flux_and_propagates_errors(spectro, method):
         assert mean.max() / mean.min() < 1.5
 
 
+@pytest.mark.slow
 def test_binning_a_sub_range_matches_white_light_rule(spectro):
     _, out, _ = spectro
     ds = tso3x.open_products(out / "products")
@@ -193,6 +200,7 @@ def test_binned_sums_kernel_edges_and_nans():
     np.testing.assert_array_equal(out[1], [[2.0, 4.0], [2.0, 3.0]])  # NaN flux and NaN error add nothing
 
 
+@pytest.mark.slow
 def test_speclc_product(spectro):
     _, out, products = spectro
     path = _product(products, "_speclc.ecsv")
@@ -220,6 +228,7 @@ def test_bad_spec_bins_refused_before_writing(simulated, tmp_path, bad):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.fits"))
 
 
+@pytest.mark.slow
 def test_cli_spec_bins(simulated, tmp_path):
     from tso3x.cli import main
 

@@ -246,6 +246,7 @@ def test_wcs_and_wavelengths(exposure):
             assert abs(x - nx // 2) < 1e-6 and 0 < y < ny - 1
 
 
+@pytest.mark.slow  # two more simulations
 def test_reproducible(tmp_path, simulated):
     mode = "nrs_brightobj"
     a = simulated(mode, **sim_kwargs(mode))
@@ -311,6 +312,7 @@ def _dip(flux: np.ndarray) -> float:
     return float(np.median(out) / np.median(inn) - 1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", IMAGING)
 def test_jwst_tso3_imaging(tso3_oracle, mode):
     run = tso3_oracle(mode, **sim_kwargs(mode))
@@ -325,6 +327,7 @@ def test_jwst_tso3_imaging(tso3_oracle, mode):
     assert np.all(np.isfinite(phot["BJD_TDB"])) and np.all(np.diff(phot["MJD"]) > 0)
 
 
+@pytest.mark.slow
 def test_jwst_tso3_imaging_dn_per_s_uses_gain(tso3_oracle):
     mode = "nrc_tsimage_clear"
     run = tso3_oracle(mode, **sim_kwargs(mode, bunit="DN/s"))
@@ -334,6 +337,7 @@ def test_jwst_tso3_imaging_dn_per_s_uses_gain(tso3_oracle):
     assert np.all(np.isfinite(flux)) and 0.004 < _dip(flux) < 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", SPECTRAL)
 def test_jwst_tso3_spectra(tso3_oracle, mode):
     run = tso3_oracle(mode, **sim_kwargs(mode))
@@ -350,6 +354,7 @@ def test_jwst_tso3_spectra(tso3_oracle, mode):
     assert 0.004 < _dip(flux) < 0.02
 
 
+@pytest.mark.slow
 def test_jwst_tso3_nrs_two_detectors(tso3_oracle):
     mode = "nrs_brightobj"
     run = tso3_oracle(mode, **sim_kwargs(mode, detectors=("NRS1", "NRS2")))
@@ -361,6 +366,7 @@ def test_jwst_tso3_nrs_two_detectors(tso3_oracle):
         assert 0.004 < _dip(flux) < 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["nis_soss", "nrs_brightobj", "nrc_tsimage_clear"])
 def test_jwst_outlier_detection_finds_cosmic_rays(outlier_oracle, mode):
     res = outlier_oracle(mode, sim=sim_kwargs(mode))

@@ -11,6 +11,8 @@ from astropy.io import fits
 
 import tso3x
 
+pytestmark = pytest.mark.slow  # whole tso3x runs
+
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, simulated):

@@ -18,6 +18,8 @@ from astropy.table import Table
 import tso3x
 from tso3x import dqflags
 
+pytestmark = pytest.mark.slow  # whole tso3x runs
+
 
 def _subset_asn(asn: Path, members: int, dest: Path) -> Path:
     """A copy of the association (next to the original, members relative) with its first ``members``."""
