@@ -103,7 +103,7 @@ def details(report: dict) -> list[tuple[str, float | None]]:
     ev = report["events"]
     rows = []
     for key, label in (
-        ("input_checks", "  input checks (check_spectroscopy_inputs / Imaging set-up)"),
+        ("input_checks", "  input checks (modes.mode_for: the mode's set-ups)"),
         ("manifest", "  manifest (_ledger)"),
         ("detect_outliers", "  detect_outliers graph"),
         ("any_good_pixel", "  _any_good_pixel (reads every DQ block in the client)"),

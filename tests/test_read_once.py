@@ -106,6 +106,7 @@ def imaging(tmp_path_factory):
     return simulate("nrc_tsimage_clear", folder, nints=12, nseg=3, seed=5, shape=(40, 40), bunit="DN/s")
 
 
+@pytest.mark.slow
 def test_spectroscopy_reads_every_input_once(spectroscopic, tmp_path, monkeypatch):
     exp, apcorr = spectroscopic
     with counting(monkeypatch) as (headers, texts, wcs):
@@ -116,6 +117,7 @@ def test_spectroscopy_reads_every_input_once(spectroscopic, tmp_path, monkeypatc
         assert wcs[os.path.realpath(seg)] <= 1, f"{seg.name}: WCS decoded {wcs[os.path.realpath(seg)]} times"
 
 
+@pytest.mark.slow
 def test_imaging_reads_every_input_once(imaging, tmp_path, monkeypatch):
     exp = imaging
     with counting(monkeypatch) as (headers, _, wcs):
@@ -155,11 +157,23 @@ def _sources() -> dict[str, Path]:
     return {_module(p): p for p in ROOT.rglob("*.py") if "simulate" not in p.parts}
 
 
+#: Layers point one way (kernels ← steps ← modes ← pipeline ← cli; io reads and writes): what each may not import.
+FORBIDDEN = {
+    "tso3x.kernels.": ("tso3x.steps", "tso3x.modes", "tso3x.pipeline", "tso3x.cli", "tso3x.io", "tso3x.execution"),
+    "tso3x.io.": ("tso3x.steps", "tso3x.modes", "tso3x.pipeline", "tso3x.cli", "tso3x.execution"),
+    "tso3x.steps.": ("tso3x.modes", "tso3x.pipeline", "tso3x.cli"),
+    "tso3x.modes.": ("tso3x.pipeline", "tso3x.cli"),
+    "tso3x.config": ("tso3x.steps", "tso3x.modes", "tso3x.pipeline", "tso3x.cli", "tso3x.io", "tso3x.execution"),
+}
+
+
 def test_io_imports_no_steps_or_execution():
+    """io imports neither steps nor execution, and no layer imports one above it."""
     for name, path in _sources().items():
-        if name.startswith("tso3x.io."):
-            bad = sorted(n for n in _imports(path) if n.startswith(("tso3x.steps", "tso3x.execution")))
-            assert not bad, f"{name} imports {bad}"
+        for layer, forbidden in FORBIDDEN.items():
+            if name.startswith(layer):
+                bad = sorted(n for n in _imports(path) if n.startswith(forbidden))
+                assert not bad, f"{name} imports {bad}"
 
 
 def test_no_import_cycle():
