@@ -26,41 +26,7 @@ log = logging.getLogger(__name__)
 
 METHODS = ("equal-width", "equal-flux")
 
-__all__ = ["METHODS", "bin_spectra", "check_spec_bins", "resolve_edges", "spectra_parts"]
-
-
-def check_spec_bins(spec_bins) -> int | tuple[float, ...] | None:
-    """Validate ``run(spec_bins=...)`` / ``--spec-bins``: a number of bins or increasing edges [micron].
-
-    Accepts an int, a sequence of numbers, or a string (``"10"``, ``"2.9 3.2 3.5"``, ``"2.9,3.2,3.5"``).
-
-    Raises
-    ------
-    Tso3xInputError
-        Anything else (checked before anything is written).
-    """
-    from .errors import Tso3xInputError
-
-    if spec_bins is None:
-        return None
-    value = spec_bins
-    if isinstance(value, str):
-        words = value.replace(",", " ").split()
-        try:
-            value = int(words[0]) if len(words) == 1 else [float(w) for w in words]
-        except (ValueError, IndexError):
-            raise Tso3xInputError(None, f"spec_bins must be a number of bins or bin edges, not {spec_bins!r}") from None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        if value < 1:
-            raise Tso3xInputError(None, f"spec_bins must be at least 1, not {value}")
-        return int(value)
-    try:
-        edges = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        edges = np.array([])
-    if edges.ndim != 1 or edges.size < 2 or not np.all(np.isfinite(edges)) or not np.all(np.diff(edges) > 0):
-        raise Tso3xInputError(None, f"spec_bins edges must be two or more increasing wavelengths, not {spec_bins!r}")
-    return tuple(float(v) for v in edges)
+__all__ = ["METHODS", "bin_spectra", "resolve_edges", "spectra_parts"]
 
 
 def _suffixes(ds: xr.Dataset) -> list[str]:
