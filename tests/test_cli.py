@@ -76,3 +76,49 @@ def test_demo(mode, tmp_path, capsys):
     assert main(["demo", str(tmp_path / "demo"), "--mode", mode]) == 0
     out = capsys.readouterr().out
     assert "crfints.fits" in out and len(list((tmp_path / "demo" / "products").glob("*_crfints.fits"))) == 2
+
+
+def test_run_help_shows_every_default_and_choice(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in (
+        "--rolling-window-width ROLLING_WINDOW_WIDTH rolling-median window",
+        "(default: 25)",
+        "(default: ~DO_NOT_USE)",
+        "(default: 3.0)",
+        "one of poly, mean, median",
+        "one of mingrad, fit_profile (default: mingrad)",
+        "--override-apcorr FILE APCORR reference file (default: none)",
+        "(default: 128.0)",
+    ):
+        assert shown in text
+
+
+def test_mistyped_option_names_its_command_and_the_closest_option(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "asn.json", "--rolling-window-widht", "3"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: tso3x run ")
+    assert "--rolling-window-widht (did you mean --rolling-window-width?)" in err.splitlines()[-1]
+
+
+def test_simulate_help_lists_the_modes(capsys):
+    from tso3x.simulate import MODES
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(mode in text for mode in MODES)
+
+
+def test_simulate_prints_the_run_command_with_its_reference_files(tmp_path, capsys):
+    args = ["simulate", "mir_lrs", str(tmp_path / "data"), "--nints", "8", "--nseg", "1", "--shape", "64x40"]
+    assert main(args) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("next:")]
+    asn = next((tmp_path / "data").glob("*_asn.json"))
+    extract1d = next((tmp_path / "data").glob("*extract1d*.json"))
+    assert line.split()[1:4] == ["tso3x", "run", str(asn)]
+    assert f"--override-extract1d {extract1d}" in line

@@ -8,14 +8,17 @@ Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` o
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 from . import config
 from ._version import __version__
 from .errors import Tso3xInputError, Tso3xRunError
+from .simulate.modes import MODES
 
 log = logging.getLogger("tso3x")
 
@@ -86,12 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
 
     sim = sub.add_parser("simulate", help="write a synthetic real-format exposure with its association")
-    sim.add_argument("mode", help="simulated mode (see tso3x.simulate.MODES)")
+    sim.add_argument("mode", help=f"simulated mode, one of: {', '.join(MODES)}")
     sim.add_argument("outdir", help="folder for the calints, association and reference files")
-    sim.add_argument("--nints", type=int, default=60, help="integrations in the exposure")
-    sim.add_argument("--nseg", type=int, default=2, help="segments")
-    sim.add_argument("--seed", type=int, default=0, help="random seed")
-    sim.add_argument("--shape", type=_shape, help="frame shape NYxNX")
+    sim.add_argument("--nints", type=int, default=60, help="integrations in the exposure (default: 60)")
+    sim.add_argument("--nseg", type=int, default=2, help="segments (default: 2)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    sim.add_argument("--shape", type=_shape, help="frame shape NYxNX (default: the mode's)")
     sim.add_argument("--bunit", help="BUNIT of SCI (e.g. MJy/sr, DN/s)")
     sim.add_argument("--detectors", help="comma-separated detectors (nrs_brightobj: NRS1,NRS2)")
 
@@ -106,8 +109,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="simulate a small exposure and run the pipeline on it")
     demo.add_argument("outdir", nargs="?", default="tso3x-demo", help="folder for data and products")
-    demo.add_argument("--mode", default="nrs_brightobj", help="simulated mode")
+    demo.add_argument(
+        "--mode", default="nrs_brightobj", help=f"simulated mode, one of: {', '.join(MODES)} (default: nrs_brightobj)"
+    )
+    parser.set_defaults(_commands=dict(sub.choices))
     return parser
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; an unknown option is reported with its command's usage and the closest option."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        command = args._commands.get(args.command, parser)
+        known = [o for action in command._actions for o in action.option_strings]
+        hints = []
+        for word in extra:
+            close = difflib.get_close_matches(word.split("=")[0], known, n=1) if word.startswith("-") else []
+            hints.append(f"{word} (did you mean {close[0]}?)" if close else word)
+        command.error(f"unrecognized arguments: {' '.join(hints)}")
+    del args._commands
+    return args
+
+
+def _run_command(exposure) -> str:
+    """The ``tso3x run`` command line for a simulated exposure, with its reference files."""
+    words = ["tso3x", "run", str(exposure.asn), "--output-dir", str(Path(exposure.asn).parent.parent / "products")]
+    if exposure.extract1d is not None:
+        words += ["--override-extract1d", str(exposure.extract1d)]
+    words += ["--override-gain", str(exposure.gain)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _run_params(args: argparse.Namespace) -> dict:
@@ -146,7 +177,7 @@ def _verify(output_dir: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tso3x`` console script."""
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if args.command in ("run", "demo") and not args.verbose:
@@ -177,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"association: {exposure.asn}")
             for path in exposure.segments:
                 print(f"segment:     {path}")
+            print(f"next:        {_run_command(exposure)}")
             return 0
         else:
             from .simulate import simulate

@@ -10,7 +10,16 @@ mode, gWCS in the ASDF extension), so they run through jwst's ``calwebb_tso3`` u
 
 from __future__ import annotations
 
-from tso3x.simulate.core import SimulatedExposure, simulate
 from tso3x.simulate.modes import MODES
 
 __all__ = ["MODES", "SimulatedExposure", "simulate"]
+
+
+def __getattr__(name: str):
+    """``simulate`` and ``SimulatedExposure`` on first use (stdatamodels and gwcs are slow to import), so the
+    list of modes costs nothing."""
+    if name in ("simulate", "SimulatedExposure"):
+        from tso3x.simulate import core
+
+        return getattr(core, name)
+    raise AttributeError(f"module 'tso3x.simulate' has no attribute {name!r}")
