@@ -210,7 +210,9 @@ def read_table(path: str | Path, hdu: HduLayout) -> np.ndarray:
     table = np.frombuffer(raw, dtype=dtype, count=nrows).astype(dtype.newbyteorder("="))
     logical = [n for n in dtype.names or () if dtype[n].base == np.dtype("i1")]
     if logical:
-        fields = [(n, bool if n in logical else table.dtype[n]) for n in table.dtype.names]
+        fields = [
+            (n, np.dtype((bool, table.dtype[n].shape)) if n in logical else table.dtype[n]) for n in table.dtype.names
+        ]
         out = np.empty(nrows, dtype=np.dtype((np.record, fields)))
         for name in table.dtype.names:
             out[name] = table[name] == ord("T") if name in logical else table[name]

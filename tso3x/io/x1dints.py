@@ -164,12 +164,16 @@ def _int_times(nints: int, metas: list[SegmentMeta]) -> np.ndarray:
     return out
 
 
+def _in_member_order(items: list[tuple], asn: Association) -> list[tuple]:
+    """Items whose first element is a segment path, sorted by the association's member order."""
+    rank = {os.path.realpath(p): i for i, p in enumerate(asn.members)}
+    return sorted(items, key=lambda it: rank.get(os.path.realpath(it[0]), len(rank)))
+
+
 def _ordered_metas(spectra: list[xr.Dataset], asn: Association) -> list[tuple[SegmentMeta, xr.Dataset]]:
     """(segment meta, its spectra Dataset) of every segment, in association member order."""
-    items = [(m, ds) for ds in spectra for m in segment_metas(ds)]
-    rank = {os.path.realpath(p): i for i, p in enumerate(asn.members)}
-    items.sort(key=lambda it: rank.get(os.path.realpath(it[0].path), len(rank)))
-    return items
+    items = _in_member_order([(m.path, m, ds) for ds in spectra for m in segment_metas(ds)], asn)
+    return [it[1:] for it in items]
 
 
 def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) -> list[tuple]:
@@ -180,8 +184,7 @@ def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) 
         for path, keywords, sl in zip(ds.attrs["segment_files"], spec, segment_slices(ds), strict=True):
             items.append((path, ds, keywords, sl))
     if asn is not None:
-        rank = {os.path.realpath(p): i for i, p in enumerate(asn.members)}
-        items.sort(key=lambda it: rank.get(os.path.realpath(it[0]), len(rank)))
+        items = _in_member_order(items, asn)
     return [it[1:] for it in items]
 
 

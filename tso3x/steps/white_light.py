@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from .. import names
+from ..config import WhiteLight
 from ..dataset import segment_slices
 from ..execution import compute
 from ..io.x1dints import ordered_segments
@@ -41,12 +42,6 @@ def lazy_wavelength(spectra: xr.Dataset) -> da.Array:
     return da.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-def _range(min_wavelength, max_wavelength) -> tuple[float, float]:
-    lo = -1.0 if min_wavelength is None else float(min_wavelength)
-    hi = 1.0e10 if max_wavelength is None else float(max_wavelength)
-    return lo, hi
-
-
 def lazy_sums(spectra: list[xr.Dataset], min_wavelength=None, max_wavelength=None, asn=None) -> tuple[list, list]:
     """The white-light inputs of every segment spectrum, with the flux sums as lazy dask arrays.
 
@@ -58,7 +53,7 @@ def lazy_sums(spectra: list[xr.Dataset], min_wavelength=None, max_wavelength=Non
         Per segment, the (n,) flux sums; compute them (alongside anything else) and pass them to
         :func:`assemble`.
     """
-    lo, hi = _range(min_wavelength, max_wavelength)
+    lo, hi = WhiteLight(min_wavelength=min_wavelength, max_wavelength=max_wavelength).range()
     entries, sums = [], []
     for ds, keywords, sl in ordered_segments(spectra, asn):
         seg = ds.isel({names.INTEGRATION: sl})
