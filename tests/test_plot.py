@@ -300,7 +300,7 @@ def test_crfints_only_folder_gets_the_outlier_plots(soss, tmp_path, capsys):
     from tso3x.cli import main
 
     assert not list(soss.glob("*_x1dints.fits")) and list(soss.glob("*_crfints.fits"))
-    assert main(["plot", str(soss), "--to", str(tmp_path / "png")]) == 0
+    assert main(["plot", str(soss), "--to", str(tmp_path / "png"), "-q"]) == 0
     assert sorted(p.name for p in (tmp_path / "png").glob("*.png")) == ["outlier_fraction.png", "outlier_maps.png"]
     summary = outlier_summary(soss)
     fig = tso3x.plot.outlier_fraction(summary)
@@ -319,6 +319,9 @@ def test_crfints_only_folder_gets_the_outlier_plots(soss, tmp_path, capsys):
         and str(empty) not in err[0][14 + len(str(empty)) :]
     )
     assert not (tmp_path / "none").exists()
+    (tmp_path / "file").write_text("")
+    assert main(["plot", str(soss), "--to", str(tmp_path / "file" / "png")]) == 2
+    assert capsys.readouterr().err.startswith(f"tso3x: error: {tmp_path / 'file' / 'png'}: cannot create the folder")
 
 
 @pytest.mark.slow

@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--to", required=True, metavar="FOLDER", help="folder for the PNG files (created)")
     plot.add_argument("--bins", type=int, default=10, help="spectroscopic bins when there is no speclc (default 10)")
     plot.add_argument("--product", help="product name, when the folder holds several")
+    plot.add_argument(  # as after run: SUPPRESS keeps the global -q when not given here
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors"
+    )
 
     ver = sub.add_parser("verify", help="check the products of an output folder against its manifest and checksums")
     ver.add_argument("output_dir", help="folder a tso3x run wrote into")

@@ -118,11 +118,12 @@ def _pyplot():
     return Figure
 
 
-def _figure(nrows: int = 1, ncols: int = 1, *, size=(8.0, 4.5), **kw):
-    """A new Figure and its axes, constrained layout. Not registered with pyplot (no global state, nothing to
-    close, any backend); Jupyter shows a returned Figure, ``fig.savefig`` writes it."""
+def _figure(nrows: int = 1, ncols: int = 1, *, size=(8.0, 4.5), layout: str = "constrained", **kw):
+    """A new Figure and its axes (``layout="compressed"`` for grids of images at equal aspect). Not registered
+    with pyplot (no global state, nothing to close, any backend); Jupyter shows a returned Figure,
+    ``fig.savefig`` writes it."""
     Figure = _pyplot()
-    fig = Figure(figsize=size, layout="constrained")
+    fig = Figure(figsize=size, layout=layout)
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     return fig, axes
 
@@ -525,7 +526,8 @@ def outlier_maps(summary: xr.Dataset):
 
     n = summary.sizes["file"]
     nrows, ncols, size, horizontal = _maps_layout(n, summary.sizes[names.Y], summary.sizes[names.X])
-    fig, axes = _figure(nrows, ncols, size=size)
+    fig, axes = _figure(nrows, ncols, size=size, layout="compressed")
+    sep = "\n" if summary.sizes[names.X] < summary.sizes[names.Y] else " "  # narrow panels: two-line titles
     vmax = max(int(summary["outlier_count"].max()), 1)
     image = None
     for k, ax in enumerate(axes.flat):
@@ -542,7 +544,8 @@ def outlier_maps(summary: xr.Dataset):
             interpolation="nearest",
         )
         seg, det = int(summary[names.SEGMENT][k]), str(summary["detector"][k].values)
-        ax.set_title(f"segment {seg} {det} ({int(summary['file_integrations'][k])} integrations)", fontsize=8)
+        title = f"segment {seg} {det}{sep}({int(summary['file_integrations'][k])} integrations)"
+        ax.set_title(title, fontsize=8)
         ax.set_xlabel("x [pixel]")
         ax.set_ylabel("y [pixel]")
     fig.colorbar(
@@ -678,7 +681,8 @@ def write_plots(
     ImportError
         matplotlib is not installed (before anything is read).
     tso3x.errors.Tso3xInputError
-        Nothing to plot at ``path`` (no products and no crfints), products it cannot read, or bad ``bins``.
+        Nothing to plot at ``path`` (no products and no crfints), products it cannot read, bad ``bins``, or
+        ``to`` cannot be created.
     """
     _pyplot()
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
@@ -688,7 +692,10 @@ def write_plots(
     skipped: list[Skipped] = []
     makers = _makers(ds, crfints, bins, skipped)
     to = Path(to)
-    to.mkdir(parents=True, exist_ok=True)
+    try:
+        to.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Tso3xInputError(to, f"cannot create the folder for the plots ({exc.strerror or exc})") from None
     written = []
     for name, make in makers.items():
         out = to / f"{name}.png"
