@@ -238,7 +238,8 @@ def _noisy_bins(values: np.ndarray, ok: np.ndarray) -> list[str]:
         return [""] * values.shape[1]
     median = float(np.median(scatter[usable]))
     return [
-        f"scatter {s:.2g} is over {NOISY_BIN:g} × the median bin's ({median:.2g}): stacked, it would hide the others"
+        f"point-to-point scatter {s:.2g} (normalised) is over {NOISY_BIN:g} × the median bin's ({median:.2g}): "
+        "stacked, it would hide the others"
         if use and s > NOISY_BIN * median
         else ""
         for s, use in zip(scatter, usable, strict=True)
