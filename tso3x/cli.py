@@ -98,11 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--bunit", help="BUNIT of SCI (e.g. MJy/sr, DN/s)")
     sim.add_argument("--detectors", help="comma-separated detectors (nrs_brightobj: NRS1,NRS2)")
 
-    plot = sub.add_parser("plot", help="write quick-look PNGs of an output folder or zarr store (needs matplotlib)")
+    plot = sub.add_parser(
+        "plot",
+        help="write quick-look PNGs of an output folder or zarr store (needs matplotlib)",
+        epilog="exit status: 0 everything drawn; 1 something left out (a light curve that cannot be normalised, "
+        "...: the warnings say what and why), every other plot written; 2 bad input",
+    )
     plot.add_argument("output_dir", help="folder a run wrote into, or a zarr store")
     plot.add_argument("--to", required=True, metavar="FOLDER", help="folder for the PNG files (created)")
     plot.add_argument("--bins", type=int, default=10, help="spectroscopic bins when there is no speclc (default 10)")
     plot.add_argument("--product", help="product name, when the folder holds several")
+    plot.add_argument(  # as after run: SUPPRESS keeps the global -q when not given here
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors"
+    )
 
     ver = sub.add_parser("verify", help="check the products of an output folder against its manifest and checksums")
     ver.add_argument("output_dir", help="folder a tso3x run wrote into")
@@ -194,13 +202,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             products = run(args.asn, args.output_dir, **_run_params(args))
-        elif args.command == "plot":
+        elif args.command == "plot":  # 0 all drawn, 1 something skipped (warnings say what), 2 bad input
             from .plot import write_plots
 
             try:
-                products = write_plots(args.output_dir, args.to, bins=args.bins, product=args.product)
-            except (FileNotFoundError, ValueError) as exc:
-                raise Tso3xInputError(args.output_dir, str(exc)) from None
+                written = write_plots(args.output_dir, args.to, bins=args.bins, product=args.product)
+            except ImportError as exc:
+                if not (exc.name or "").startswith("matplotlib"):
+                    raise
+                raise Tso3xInputError(None, "tso3x plot needs matplotlib: pip install 'tso3x[plot]'") from None
+            for path in written:
+                print(path)
+            if written.skipped:
+                print(f"tso3x: {len(written.skipped)} item(s) not drawn; the warnings above say why", file=sys.stderr)
+            return 1 if written.skipped else 0
         elif args.command == "verify":
             return _verify(args.output_dir)
         elif args.command == "simulate":
