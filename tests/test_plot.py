@@ -493,3 +493,27 @@ def test_outlier_maps_have_square_pixels_and_integer_colourbar(nfiles, ny, nx, n
     fig.canvas.draw()
     box = panels[0].get_window_extent()
     assert box.width / box.height == pytest.approx(nx / ny, rel=0.05)
+
+
+def test_waterfall_averages_adjacent_pixels_to_at_most_its_columns():
+    """2048 pixels → 256 columns of 8 (a transit hidden in per-pixel noise shows); all-NaN blocks stay NaN,
+    a partly NaN block is the mean of the rest; the wavelengths are the blocks' means."""
+    import xarray as xr
+
+    from tso3x.plot import _average_columns
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(1.0, 0.1, (5, 2048))
+    values[:, :8] = np.nan
+    values[:, 8] = np.nan
+    flux = xr.DataArray(values, dims=("integration", "pixel"), coords={"integration": np.arange(1, 6)})
+    grid = np.linspace(3.0, 5.0, 2048)
+    averaged, centres = _average_columns(flux, grid, 256)
+    assert averaged.shape == (5, 256) and centres.shape == (256,)
+    assert np.isnan(averaged.values[:, 0]).all()
+    np.testing.assert_allclose(averaged.values[:, 1], values[:, 9:16].mean(axis=1))
+    np.testing.assert_allclose(centres[1], grid[8:16].mean())
+    uneven, _ = _average_columns(flux.isel(pixel=slice(0, 2047)), grid[:2047], 256)  # last block of 7
+    np.testing.assert_allclose(uneven.values[:, -1], values[:, 2040:2047].mean(axis=1))
+    same, grid_same = _average_columns(flux, grid, None)
+    assert same is flux and grid_same is grid

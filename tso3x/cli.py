@@ -2,7 +2,8 @@
 
 Option names follow one rule: ``--`` + the jwst parameter name with ``_`` → ``-``.
 Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` on stderr, nothing written);
-1 a run that failed while writing (complete products kept) or ``verify`` finding problems; 130 interrupted.
+1 a run that failed while writing (complete products kept), ``verify`` finding problems, or ``plot`` leaving out a
+curve it cannot normalise (warnings say which); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -183,6 +184,25 @@ def _verify(output_dir: str) -> int:
     return 0 if report.ok else 1
 
 
+def _demo(mode: str, outdir: Path) -> list[Path]:
+    """``tso3x demo``: simulate a small exposure into ``outdir/data``, process it into ``outdir/products`` and
+    draw its plots into ``outdir/plots`` (skipped with a warning when matplotlib is not installed)."""
+    from .pipeline import run
+    from .simulate import simulate
+
+    exposure = simulate(mode, outdir / "data", nints=80, nseg=2, seed=1)
+    print(f"simulated {mode}: {exposure.asn}")
+    out = outdir / "products"
+    products = run(exposure.asn, out, override_gain=exposure.gain, override_extract1d=exposure.extract1d)
+    try:
+        from .plot import write_plots
+
+        products += write_plots(out, outdir / "plots")
+    except ImportError:
+        log.warning("no plots: they need matplotlib (pip install 'tso3x[plot]')")
+    return products
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tso3x`` console script."""
     args = _parse(argv)
@@ -226,16 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"next:        {_run_command(exposure)}")
             return 0
         else:
-            from .simulate import simulate
-
-            exposure = simulate(args.mode, Path(args.outdir) / "data", nints=80, nseg=2, seed=1)
-            print(f"simulated {args.mode}: {exposure.asn}")
-            products = run(
-                exposure.asn,
-                Path(args.outdir) / "products",
-                override_gain=exposure.gain,
-                override_extract1d=exposure.extract1d,
-            )
+            products = _demo(args.mode, Path(args.outdir))
     except Tso3xInputError as exc:
         print(f"tso3x: error: {exc}", file=sys.stderr)
         return 2

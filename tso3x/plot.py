@@ -56,6 +56,8 @@ MIN_SNR = 1.0
 #: Waterfall: pixels whose baseline is below this fraction of the bright pixels' (the 90th percentile of the
 #: positive baselines) are left blank and out of the colour scale (zero-throughput edges)
 ILLUMINATED_FRACTION = 0.1
+#: Wavelength columns of the waterfall at most: adjacent pixels are averaged beyond that.
+WATERFALL_COLUMNS = 256
 #: Stacked light curves: a bin whose point-to-point scatter is more than this many times the median bin's is
 #: not stacked (its offset would flatten every other curve, or it would cover them)
 NOISY_BIN = 10.0
@@ -366,6 +368,24 @@ def _colour_limits(images: list[np.ndarray]) -> float:
     return max(abs(1.0 - lo), abs(hi - 1.0), 1e-5)
 
 
+def _average_columns(flux: xr.DataArray, grid: np.ndarray, columns: int | None) -> tuple[xr.DataArray, np.ndarray]:
+    """Spectra averaged over blocks of adjacent pixels so at most ``columns`` remain (NaN-aware); the block
+    wavelengths are the mean of theirs. Unchanged when ``columns`` is None or not exceeded."""
+    npix = flux.sizes[names.PIXEL]
+    if columns is None or npix <= columns:
+        return flux, grid
+    k = -(-npix // columns)
+    pad = (-npix) % k
+    values = np.asarray(flux.values, dtype=np.float64)
+    values = np.pad(values, ((0, 0), (0, pad)), constant_values=np.nan)
+    wave = np.pad(grid, (0, pad), constant_values=np.nan)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        means = np.nanmean(values.reshape(values.shape[0], -1, k), axis=2)
+        centres = np.nanmean(wave.reshape(-1, k), axis=1)
+    return xr.DataArray(means, dims=flux.dims, coords={names.INTEGRATION: flux[names.INTEGRATION]}), centres
+
+
 def _waterfall_image(
     det: str, flux: xr.DataArray, baseline: str, integrations, skipped: list[Skipped] | None
 ) -> np.ndarray:
@@ -377,7 +397,7 @@ def _waterfall_image(
         _skip(skipped, "waterfall", f"detector {det}" if det else "spectra", "no pixel has a positive baseline flux")
     elif not lit.all():
         log.info(
-            "waterfall: %d of %d pixels%s blank: %d without a positive baseline flux, %d below %g of the bright ones'",
+            "waterfall: %d of %d columns%s blank: %d without a positive baseline flux, %d below %g of the bright ones'",
             (~lit).sum(),
             lit.size,
             f" of {det}" if det else "",
@@ -396,9 +416,10 @@ def waterfall(
     baseline: str = "median",
     integrations=None,
     limits: float | None = None,
+    columns: int | None = WATERFALL_COLUMNS,
     skipped: list[Skipped] | None = None,
 ):
-    """Time × wavelength image of the spectra, each pixel divided by its own baseline (normalised spectra).
+    """Time × wavelength image of the spectra, each column divided by its own baseline (normalised spectra).
 
     Parameters
     ----------
@@ -411,6 +432,9 @@ def waterfall(
     limits : float, optional
         Colour scale 1 ± limits (default: the largest distance from 1 of the 1st and 99th percentiles of the
         pixels drawn).
+    columns : int or None
+        At most this many wavelength columns per detector: adjacent pixels are averaged in blocks, which
+        brings a transit out of per-pixel noise (default :data:`WATERFALL_COLUMNS`; None: every pixel).
     skipped : list, optional
         Gets a :class:`Skipped` for a detector none of whose pixels can be normalised (logged as a warning).
 
@@ -419,7 +443,7 @@ def waterfall(
     matplotlib.figure.Figure
         One panel per detector: wavelength [µm] × time [h since the first integration].
     """
-    panels = _detector_spectra(ds)
+    panels = [(det, *_average_columns(flux, grid, columns)) for det, flux, grid in _detector_spectra(ds)]
     fig, axes = _figure(1, len(panels), size=(4.5 * len(panels) + 3.0, 5.0), sharey=True)
     t, tlabel = _time_axis(ds)
     images = [_waterfall_image(det, flux, baseline, integrations, skipped) for det, flux, _ in panels]
