@@ -39,7 +39,7 @@ PRODUCT = {
     "nrc_tsgrism": "jw01234-o001_t001_nircam_f444w-grismr-subgrism64",
     "mir_lrs": "jw01234-o001_t001_miri_p750l-slitlessprism",
     "mir_lrs_cube": "jw01234-o001_t001_miri_p750l-slitlessprism",
-    "nis_soss": "jw01234-o001_t001_niriss_clear-gr700xd-substrip256",
+    "nis_soss": "jw01234-o001_t001_niriss_clear-gr700xd-substrip96",
 }
 PRIMARY_KEYS = (
     "TELESCOP INSTRUME DETECTOR FILTER EXP_TYPE TSOVISIT NINTS INTSTART INTEND EXSEGNUM EXSEGTOT NGROUPS "

@@ -15,7 +15,16 @@ from stdatamodels.jwst import datamodels
 from tso3x.errors import Tso3xInputError
 from tso3x.simulate import calints
 from tso3x.simulate.exposure import Scene, build_scene
-from tso3x.simulate.modes import BUNITS, MODES, SPECS, ModeSpec, opt_elem
+from tso3x.simulate.modes import (
+    BUNITS,
+    MODES,
+    SOSS_FILTERS,
+    SOSS_SUBARRAYS,
+    SPECS,
+    ModeSpec,
+    opt_elem,
+    soss_variant,
+)
 from tso3x.simulate.noise import make_detector_state, realize
 from tso3x.simulate.reffiles import extract1d_aperture, gain_map, write_extract1d, write_gain
 
@@ -45,6 +54,13 @@ class SimulatedExposure:
     extract1d : pathlib.Path or None
         EXTRACT1D reference JSON for the box-extraction spectroscopic modes, else None (imaging and
         NIS_SOSS, whose extraction uses other reference types).
+    pastasoss, specprofile, speckernel, photom, wavelengthrange : pathlib.Path or None
+        NIS_SOSS at a subarray's own shape: the PASTASOSS (asdf), SPECPROFILE, SPECKERNEL, PHOTOM (FITS) and
+        WAVELENGTHRANGE (asdf) reference files consistent with the scene, usable as jwst's and tso3x's
+        ``override_*``; None otherwise.
+    soss_estimate : pathlib.Path or None
+        NIS_SOSS at a subarray's own shape: a SpecModel with the out-of-transit stellar flux in ATOCA's
+        units (jwst ``soss_estimate``); None otherwise.
     """
 
     mode: str
@@ -53,6 +69,18 @@ class SimulatedExposure:
     product_name: str
     gain: pathlib.Path
     extract1d: pathlib.Path | None
+    pastasoss: pathlib.Path | None = None
+    specprofile: pathlib.Path | None = None
+    speckernel: pathlib.Path | None = None
+    photom: pathlib.Path | None = None
+    wavelengthrange: pathlib.Path | None = None
+    soss_estimate: pathlib.Path | None = None
+
+    @property
+    def soss_references(self) -> dict[str, pathlib.Path]:
+        """The NIS_SOSS reference files by jwst reference type (``pastasoss`` …), empty for other modes."""
+        names = ("pastasoss", "specprofile", "speckernel", "photom", "wavelengthrange")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
 def exposure_root(detector: str, segment: int) -> str:
@@ -72,10 +100,27 @@ def product_name(spec: ModeSpec) -> str:
     return name.lower()
 
 
-def _check_args(mode, nints, nseg, shape, bunit, detectors, cosmic_ray_rate, bad_pixel_fraction):
+def _mode_spec(mode: str, subarray: str | None, filt: str | None) -> ModeSpec:
+    """The mode's spec, on the requested SOSS subarray and filter (only NIS_SOSS takes them)."""
     if mode not in SPECS:
         raise Tso3xInputError(None, f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     spec = SPECS[mode]
+    if spec.exp_type != "NIS_SOSS":
+        if subarray is not None or filt is not None:
+            raise Tso3xInputError(None, f"subarray and filter can only be chosen for nis_soss, not {mode}")
+        return spec
+    subarray = spec.subarray if subarray is None else subarray.upper()
+    filt = spec.filter if filt is None else filt.upper()
+    if subarray not in SOSS_SUBARRAYS:
+        raise Tso3xInputError(None, f"nis_soss subarray must be one of {', '.join(SOSS_SUBARRAYS)}, got {subarray!r}")
+    if filt not in SOSS_FILTERS:
+        raise Tso3xInputError(None, f"nis_soss filter must be one of {', '.join(SOSS_FILTERS)}, got {filt!r}")
+    return soss_variant(spec, subarray, filt)
+
+
+def _check_args(spec, nints, nseg, shape, bunit, detectors, cosmic_ray_rate, bad_pixel_fraction):
+    mode = spec.name
+    nints = spec.nints if nints is None else nints
     if int(nints) < 2:
         raise Tso3xInputError(None, f"nints must be >= 2 for a time series, got {nints}")
     if not 1 <= int(nseg) <= int(nints):
@@ -95,7 +140,7 @@ def _check_args(mode, nints, nseg, shape, bunit, detectors, cosmic_ray_rate, bad
         raise Tso3xInputError(None, f"detectors for {mode} must be distinct values of {spec.detectors}")
     if not (0.0 <= cosmic_ray_rate < 1.0 and 0.0 <= bad_pixel_fraction < 0.5):
         raise Tso3xInputError(None, "cosmic_ray_rate must be in [0, 1) and bad_pixel_fraction in [0, 0.5)")
-    return spec, int(nints), int(nseg), shape, bunit, detectors
+    return int(nints), int(nseg), shape, bunit, detectors
 
 
 def _substrt(spec: ModeSpec, shape: tuple[int, int]) -> tuple[int, int]:
@@ -109,7 +154,7 @@ def simulate(
     mode: str,
     outdir: str | os.PathLike,
     *,
-    nints: int = 60,
+    nints: int | None = None,
     nseg: int = 2,
     seed: int = 0,
     shape: tuple[int, int] | None = None,
@@ -117,6 +162,9 @@ def simulate(
     detectors: tuple[str, ...] | None = None,
     cosmic_ray_rate: float = 2e-4,
     bad_pixel_fraction: float = 2e-3,
+    subarray: str | None = None,
+    filter: str | None = None,
+    order3: bool = True,
 ) -> SimulatedExposure:
     """Write a synthetic TSO exposure as the JWST pipeline would hand it to calwebb_tso3.
 
@@ -126,8 +174,9 @@ def simulate(
         One of :data:`MODES`.
     outdir : path
         Output folder (created); receives the calints, the ASN and the reference files.
-    nints : int
-        Integrations in the whole exposure (NINTS), >= 2.
+    nints : int, optional
+        Integrations in the whole exposure (NINTS), >= 2; 20 for ``nis_soss``, 60 for the other modes by
+        default.
     nseg : int
         Number of segments the exposure is split into (``-segNNN`` files), 1..nints.
     seed : int
@@ -144,13 +193,23 @@ def simulate(
         Probability that a pixel is hit (unflagged) in one integration.
     bad_pixel_fraction : float
         Fraction of static DO_NOT_USE pixels (NaN in SCI/ERR/VAR); as many more get informational flags.
+    subarray : str, optional
+        ``nis_soss`` only: ``"SUBSTRIP96"`` (default, 96 × 2048), ``"SUBSTRIP256"`` (256 × 2048) or ``"FULL"``.
+        At the subarray's own shape the scene follows the SOSS reference files written with it (see
+        :mod:`tso3x.simulate.soss`); a custom ``shape`` gives a small frame with generic traces and no SOSS
+        reference files.
+    filter : str, optional
+        ``nis_soss`` only: ``"CLEAR"`` (default) or ``"F277W"`` (which jwst 3.0.0 does not extract).
+    order3 : bool
+        ``nis_soss`` only: whether SOSS order 3 carries light (orders 1 and 2 always do).
 
     Returns
     -------
     SimulatedExposure
     """
-    spec, nints, nseg, shape, bunit, detectors = _check_args(
-        mode, nints, nseg, shape, bunit, detectors, cosmic_ray_rate, bad_pixel_fraction
+    spec = _mode_spec(mode, subarray, filter)
+    nints, nseg, shape, bunit, detectors = _check_args(
+        spec, nints, nseg, shape, bunit, detectors, cosmic_ray_rate, bad_pixel_fraction
     )
     outdir = pathlib.Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -160,13 +219,16 @@ def simulate(
     written: list[pathlib.Path] = []
     gains: list[pathlib.Path] = []
     trace0 = None
+    soss_files: dict[str, pathlib.Path] = {}
     for di, det in enumerate(detectors):
         gain, paths, scene = _simulate_detector(
-            spec, det, di, outdir, timing, bounds, shape, bunit, seed, cosmic_ray_rate, bad_pixel_fraction
+            spec, det, di, outdir, timing, bounds, shape, bunit, seed, cosmic_ray_rate, bad_pixel_fraction, order3
         )
         gains.append(gain)
         written.extend(paths)
         trace0 = scene.trace0 if trace0 is None else trace0
+        if scene.soss is not None:
+            soss_files = write_soss_references(outdir, scene.soss)
     segments = tuple(sorted(written, key=lambda p: p.name))
     extract1d = None
     if not spec.imaging and spec.exp_type != "NIS_SOSS":
@@ -175,11 +237,29 @@ def simulate(
     pname = product_name(spec)
     asn = write_asn(outdir, pname, segments)
     log.info("simulated %s: %d segment file(s) in %.1f s", mode, len(segments), time.perf_counter() - t_start)
-    return SimulatedExposure(mode, asn, segments, pname, gains[0], extract1d)
+    return SimulatedExposure(mode, asn, segments, pname, gains[0], extract1d, **soss_files)
+
+
+def write_soss_references(outdir: pathlib.Path, scene) -> dict[str, pathlib.Path]:
+    """Write the SOSS reference files and ``soss_estimate`` of ``scene`` (a :class:`~tso3x.simulate.soss.SossScene`)
+    into ``outdir``; returns them by :class:`SimulatedExposure` field name."""
+    from tso3x.simulate import soss_reffiles as rf
+
+    sub = scene.subarray.lower()
+    files = {
+        "pastasoss": rf.write_pastasoss(outdir / "jwst_niriss_pastasoss_sim.asdf"),
+        "specprofile": rf.write_specprofile(outdir / f"jwst_niriss_specprofile_sim_{sub}.fits", scene),
+        "speckernel": rf.write_speckernel(outdir / "jwst_niriss_speckernel_sim.fits"),
+        "photom": rf.write_photom(outdir / "jwst_niriss_photom_sim.fits", scene),
+        "wavelengthrange": rf.write_wavelengthrange(outdir / "jwst_niriss_wavelengthrange_sim.asdf"),
+        "soss_estimate": rf.write_soss_estimate(outdir / "jwst_niriss_soss_estimate_sim.fits"),
+    }
+    log.info("wrote the NIS_SOSS reference files and soss_estimate into %s", outdir)
+    return files
 
 
 def _simulate_detector(
-    spec, det, di, outdir, timing, bounds, shape, bunit, seed, cosmic_ray_rate, bad_pixel_fraction
+    spec, det, di, outdir, timing, bounds, shape, bunit, seed, cosmic_ray_rate, bad_pixel_fraction, order3=True
 ) -> tuple[pathlib.Path, list[pathlib.Path], Scene]:
     """Gain file and all segments of one detector; segments are generated and written one at a time."""
     rng_static = np.random.default_rng([seed, di, 0])
@@ -188,9 +268,16 @@ def _simulate_detector(
     substrt = _substrt(spec, shape)
     x0, y0 = substrt
     gain_sub = gain_full[y0 - 1 : y0 - 1 + shape[0], x0 - 1 : x0 - 1 + shape[1]]
-    scene = build_scene(spec, det, shape, timing, rng_static)
+    scene = build_scene(spec, det, shape, timing, rng_static, order3=order3)
     state = make_detector_state(
-        rng_static, gain_sub, spec.read_noise, spec.ngroups, timing.tgroup, bad_pixel_fraction, scene.protect
+        rng_static,
+        gain_sub,
+        spec.read_noise,
+        spec.ngroups,
+        timing.tgroup,
+        bad_pixel_fraction,
+        scene.protect,
+        scene.reference_pixels,
     )
     conversion = 1.0 if bunit == "DN/s" else spec.photmjsr
     paths = []

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tso3x.simulate import scene as sc
 from tso3x.simulate.calints import TARGET_DEC, TARGET_RA, Timing
-from tso3x.simulate.modes import ModeSpec
+from tso3x.simulate.modes import SOSS_SUBARRAYS, ModeSpec
 from tso3x.simulate.wcs import Pointing, imaging_wcs, s_region, slit_wcs, soss_wcs, tangent_to_sky
 
 #: Total stellar count rate [DN/s] of imaging modes, and per-dispersion-pixel rate of spectra.
@@ -37,6 +38,9 @@ _V23 = {
     "MIRI": (-378.8, -344.9),
     "NIRISS": (-290.1, -697.5),
 }
+if TYPE_CHECKING:
+    from tso3x.simulate.soss import SossScene
+
 ROLL = 100.0  # deg, PA_V3 == ROLL_REF (V3IDLYANG and parity folded in)
 
 
@@ -60,6 +64,10 @@ class Scene:
         Cross-dispersion centre of the trace (slit modes), for the EXTRACT1D aperture.
     rate : callable
         ``rate(i0, i1)`` → float32 (i1 − i0, ny, nx) true count rate of 0-based integrations i0..i1−1.
+    reference_pixels : ndarray of bool or None
+        Detector reference pixels on the frame (DO_NOT_USE | REFERENCE_PIXEL in the calints), if flagged.
+    soss : SossScene or None
+        NIS_SOSS at a subarray's own shape: the geometry and profiles the reference files must agree with.
     """
 
     wcs: object
@@ -69,6 +77,8 @@ class Scene:
     slit: dict = field(default_factory=dict)
     wavelength: np.ndarray | None = None
     trace0: float | None = None
+    reference_pixels: np.ndarray | None = None
+    soss: SossScene | None = None
 
 
 def _background(shape: tuple[int, int], level: float) -> np.ndarray:
@@ -84,9 +94,18 @@ def _occultation(timing: Timing) -> np.ndarray:
 
 
 def build_scene(
-    spec: ModeSpec, detector: str, shape: tuple[int, int], timing: Timing, rng: np.random.Generator
+    spec: ModeSpec,
+    detector: str,
+    shape: tuple[int, int],
+    timing: Timing,
+    rng: np.random.Generator,
+    *,
+    order3: bool = True,
 ) -> Scene:
-    """Source geometry, WCS and rate model of ``spec`` on one detector (static random draws use ``rng``)."""
+    """Source geometry, WCS and rate model of ``spec`` on one detector (static random draws use ``rng``).
+
+    ``order3`` (NIS_SOSS only) puts light in SOSS order 3.
+    """
     v2, v3 = _V23[spec.instrument]
     if detector == "NRS2":
         v2 += 40.0
@@ -103,6 +122,8 @@ def build_scene(
     if spec.imaging:
         return _imaging(spec, shape, timing, rng, pointing, common)
     if spec.exp_type == "NIS_SOSS":
+        if shape == SOSS_SUBARRAYS[spec.subarray][0]:
+            return _soss_real(spec, shape, timing, pointing, common, order3)
         return _soss(spec, detector, shape, timing, pointing, common)
     return _slit(spec, detector, shape, timing, pointing, common)
 
@@ -245,7 +266,41 @@ def _slit_corner_points(spec, mid, p, ncross, wave_range):
     return du, dv, lam
 
 
+def _soss_corners(spec, shape, p) -> str:
+    ny, nx = shape
+    half_x, half_y = 0.5 * nx * spec.pixel_scale, 0.5 * ny * spec.pixel_scale
+    corners = np.array(
+        tangent_to_sky(p)(np.array([-half_x, half_x, half_x, -half_x]), np.array([-half_y, -half_y, half_y, half_y]))
+    ).T
+    return s_region(corners)
+
+
+def _soss_real(spec, shape, timing, p, common, order3) -> Scene:
+    """NIS_SOSS on a subarray's own shape: the scene jwst's pastasoss/ATOCA model describes (see
+    :mod:`tso3x.simulate.soss`), a sky background varying along x, and the detector reference pixels."""
+    from tso3x.simulate import soss
+
+    sscene = soss.build_soss_scene(spec.subarray, spec.filter, order3)
+    a, b = soss.scene_images(sscene, shape)
+    per_order = {}
+    for order in (1, 2, 3):
+        geom = sscene.geometry.get(order) or soss.order_geometry(order, sscene.pwcpos)
+        slope, start = np.polyfit(np.arange(geom.cutoff), geom.wavelength, 1)
+        per_order[order] = (float(start), float(slope))
+    wcs = soss_wcs(shape, spec.wave_range["NIS"], p, per_order=per_order)
+    wcsinfo = dict(common, dispersion_direction=1, s_region=_soss_corners(spec, shape, p))
+    return Scene(
+        wcs=wcs,
+        wcsinfo=wcsinfo,
+        rate=_static_rate(a, b, _occultation(timing), soss.background(shape)),
+        protect=np.zeros(shape, bool),
+        reference_pixels=soss.reference_pixels(shape, spec.substrt),
+        soss=sscene,
+    )
+
+
 def _soss(spec, detector, shape, timing, p, common) -> Scene:
+    """NIS_SOSS on a custom (small) shape: curved traces scaled to the frame, no reference files."""
     ny, nx = shape
     w1 = spec.wave_range[detector]
     wcs = soss_wcs(shape, w1, p)
@@ -260,11 +315,7 @@ def _soss(spec, detector, shape, timing, p, common) -> Scene:
         img = prof * (thru * _FLUX[spec.name] * sc.stellar_spectrum(lam, band))[None, :]
         a += img
         b += img * sc.transit_depth(lam, band)[None, :]
-    half_x, half_y = 0.5 * nx * spec.pixel_scale, 0.5 * ny * spec.pixel_scale
-    corners = np.array(
-        tangent_to_sky(p)(np.array([-half_x, half_x, half_x, -half_x]), np.array([-half_y, -half_y, half_y, half_y]))
-    ).T
-    wcsinfo = dict(common, dispersion_direction=1, s_region=s_region(corners))
+    wcsinfo = dict(common, dispersion_direction=1, s_region=_soss_corners(spec, shape, p))
     return Scene(
         wcs=wcs,
         wcsinfo=wcsinfo,

@@ -7,7 +7,7 @@ wavelength range of spectroscopic modes. Values are realistic (SIAF/CRDS-like) b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 #: 1 arcsec² in steradians.
 ARCSEC2_SR = 2.350443054e-11
@@ -59,6 +59,8 @@ class ModeSpec:
         SLTNAME of SlitModel calints (None if unset by the pipeline).
     extra : dict
         Other instrument keywords (meta.instrument.*), e.g. module/channel.
+    nints : int
+        Default number of integrations of a simulated exposure.
     """
 
     name: str
@@ -86,6 +88,7 @@ class ModeSpec:
     aperture: str = ""
     slit_name: str | None = None
     extra: dict = field(default_factory=dict)
+    nints: int = 60
 
     @property
     def imaging(self) -> bool:
@@ -102,6 +105,17 @@ class ModeSpec:
         """Nominal pixel area [sr] (PIXAR_SR)."""
         return self.pixel_scale**2 * ARCSEC2_SR
 
+
+#: NIS_SOSS subarrays: name → (shape, 1-based (SUBSTRT1, SUBSTRT2), APERNAME, TFRAME [s]).
+SOSS_SUBARRAYS: dict[str, tuple[tuple[int, int], tuple[int, int], str, float]] = {
+    "SUBSTRIP96": ((96, 2048), (1, 1803), "NIS_SUBSTRIP96", 2.213),
+    "SUBSTRIP256": ((256, 2048), (1, 1793), "NIS_SUBSTRIP256", 5.491),
+    "FULL": ((2048, 2048), (1, 1), "NIS_SOSSFULL", 10.737),
+}
+#: NIS_SOSS filters (CLEAR is the science one; jwst 3.0.0 does not extract F277W).
+SOSS_FILTERS = ("CLEAR", "F277W")
+#: Pupil-wheel position [deg] (PWCPOS) of simulated SOSS exposures, 0.03° off the commanded 245.76.
+SOSS_PWCPOS = 245.79
 
 _NIRCAM_SW = {"module": "A", "channel": "SHORT"}
 _NIRCAM_LW = {"module": "A", "channel": "LONG"}
@@ -164,11 +178,11 @@ SPECS: dict[str, ModeSpec] = {
         ),
         ModeSpec(
             name="nis_soss", instrument="NIRISS", exp_type="NIS_SOSS", filter="CLEAR", pupil="GR700XD",
-            grating=None, subarray="SUBSTRIP256", detectors=("NIS",), shape=(256, 2048), substrt=(1, 1793),
-            full_frame=_NIRCAM_FULL, model="CubeModel", bunit="DN/s", tframe=5.491, ngroups=6,
+            grating=None, subarray="SUBSTRIP96", detectors=("NIS",), shape=(96, 2048), substrt=(1, 1803),
+            full_frame=_NIRCAM_FULL, model="CubeModel", bunit="DN/s", tframe=2.213, ngroups=6,
             pixel_scale=0.0656, photmjsr=1.0, gain=1.61, read_noise=11.0, dispaxis=1,
-            wave_range={"NIS": (2.83, 0.85)}, aperture="NIS_SUBSTRIP256",
-            extra={"pupil_position": 245.76, "filter_position": 0.0},
+            wave_range={"NIS": (2.83, 0.85)}, aperture="NIS_SUBSTRIP96",
+            extra={"pupil_position": SOSS_PWCPOS, "filter_position": 0.0}, nints=20,
         ),
     )
 }
@@ -188,6 +202,12 @@ MODES: tuple[str, ...] = (
 
 #: Accepted BUNIT values.
 BUNITS = ("MJy/sr", "MJy", "DN/s")
+
+
+def soss_variant(spec: ModeSpec, subarray: str, filt: str) -> ModeSpec:
+    """The ``nis_soss`` spec on another subarray (shape, corner, aperture, frame time) and filter."""
+    shape, substrt, aperture, tframe = SOSS_SUBARRAYS[subarray]
+    return replace(spec, subarray=subarray, shape=shape, substrt=substrt, aperture=aperture, tframe=tframe, filter=filt)
 
 
 def opt_elem(spec: ModeSpec) -> str:

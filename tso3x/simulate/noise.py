@@ -59,6 +59,7 @@ def make_detector_state(
     tgroup: float,
     bad_pixel_fraction: float,
     protect: np.ndarray | None = None,
+    reference_pixels: np.ndarray | None = None,
 ) -> DetectorState:
     """Draw the static bad pixels and read-noise map for one detector.
 
@@ -76,6 +77,8 @@ def make_detector_state(
         Fraction of pixels that are DO_NOT_USE; as many again get an informational flag.
     protect : ndarray of bool, optional
         Pixels that must not become DO_NOT_USE (e.g. the PSF core).
+    reference_pixels : ndarray of bool, optional
+        Detector reference pixels: DO_NOT_USE | REFERENCE_PIXEL (NaN in the arrays, as in real calints).
     """
     ny, nx = gain.shape
     npix = ny * nx
@@ -90,6 +93,8 @@ def make_detector_state(
     dq[bad_idx] = dqflags.DO_NOT_USE | rng.choice(_BAD_BITS, size=bad_idx.size)
     dq[info_idx] |= rng.choice(_INFO_BITS, size=info_idx.size)
     dq = dq.reshape(ny, nx)
+    if reference_pixels is not None:
+        dq[reference_pixels] |= np.uint32(dqflags.DO_NOT_USE | dqflags.REFERENCE_PIXEL)
     rn = read_noise * (1.0 + 0.1 * rng.standard_normal((ny, nx)))
     var_rn = 12.0 * rn**2 / (ngroups * (ngroups**2 - 1) * tgroup**2)
     return DetectorState(

@@ -168,22 +168,31 @@ def slit_wcs(
     return w
 
 
-def soss_wcs(shape: tuple[int, int], wave_order1: tuple[float, float], p: Pointing) -> gwcs_wcs.WCS:
+def soss_wcs(
+    shape: tuple[int, int],
+    wave_order1: tuple[float, float],
+    p: Pointing,
+    per_order: dict[int, tuple[float, float]] | None = None,
+) -> gwcs_wcs.WCS:
     """``detector → world`` for NIS_SOSS with jwst's ``NirissSOSSModel`` (inputs x, y, order).
 
-    Order m has wavelength ``λ1(x) / m`` with λ1 linear in x between ``wave_order1``.
+    By default order m has wavelength ``λ1(x) / m`` with λ1 linear in x between ``wave_order1``; ``per_order``
+    gives instead each order's (wavelength at x = 0 [micron], dλ/dx [micron/pixel]).
     """
     nx = shape[1]
     w0, w1 = wave_order1
     dlam = (w1 - w0) / max(nx - 1, 1)
+    if per_order is None:
+        per_order = {m: (w0 / m, dlam / m) for m in (1, 2, 3)}
     # NirissSOSSModel has no parameters, so gwcs calls it with Quantity (pixel) inputs: use units.
-    per_order = []
+    transforms = []
     for m in (1, 2, 3):
-        lin = models.Multiply(dlam / m * u.micron / u.pix) | models.Shift(w0 / m * u.micron)
+        start, slope = per_order[m]
+        lin = models.Multiply(slope * u.micron / u.pix) | models.Shift(start * u.micron)
         wl = models.Mapping((1,), n_inputs=2) | lin
         ra, dec = models.Const1D(p.ra * u.deg), models.Const1D(p.dec * u.deg)
-        per_order.append((models.Mapping((0, 1, 1, 0)) | ra & dec & wl).rename(f"Order{m}"))
-    soss = NirissSOSSModel([1, 2, 3], per_order).rename("3-order SOSS Model")
+        transforms.append((models.Mapping((0, 1, 1, 0)) | ra & dec & wl).rename(f"Order{m}"))
+    soss = NirissSOSSModel([1, 2, 3], transforms).rename("3-order SOSS Model")
     detector = cf.Frame2D(name="detector", axes_order=(0, 1), unit=(u.pix, u.pix))
     world = cf.CompositeFrame([_sky_frame("sky"), _spec_frame()], name="world")
     return gwcs_wcs.WCS([(detector, soss), (world, None)])
