@@ -61,12 +61,12 @@ WAVECAL = {
     3: np.array([0.95 + 0.0035 * _OS0, -0.70, -0.0035, 0.02, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]),
 }
 #: Throughput of each order: (peak, centre [micron], width [micron]) of exp(−((λ − c)/w)²).
-THROUGHPUT = {1: (0.60, 1.40, 0.90), 2: (0.30, 0.85, 0.40), 3: (0.06, 0.75, 0.25)}
+THROUGHPUT = {1: (0.60, 1.40, 1.20), 2: (0.30, 0.85, 0.45), 3: (0.06, 0.75, 0.25)}
 #: Wavelengths [micron] of the PASTASOSS throughput tables.
 THROUGHPUT_WAVELENGTH = np.round(np.arange(0.30, 3.4001, 0.005), 6)
 #: Cross-dispersion profile: core half-width [pixel] and edge blur σ [pixel]; wing fraction and σ [pixel].
-PROFILE_HALF_WIDTH, PROFILE_EDGE_SIGMA = 7.0, 1.5
-PROFILE_WING_FRACTION, PROFILE_WING_SIGMA = 0.03, 5.0
+PROFILE_HALF_WIDTH, PROFILE_EDGE_SIGMA = 12.0, 2.0
+PROFILE_WING_FRACTION, PROFILE_WING_SIGMA = 0.03, 6.0
 #: Line-spread kernel: Gaussian σ [pixel] at 0.5 and 3.0 micron (linear in between).
 KERNEL_SIGMA = (0.9, 1.3)
 #: SPECKERNEL sampling: oversampling (SPECOS), half width in pixels (HALFWIDT), wavelengths [micron].
@@ -92,9 +92,9 @@ def reference_trace(order: int) -> tuple[np.ndarray, np.ndarray]:
     if order == 1:
         return x, y1
     if order == 2:
-        return x, y1 + 30.0 + 148.0 * (x / 1782.0) ** 1.5
+        return x, y1 + 36.0 + 142.0 * (x / 1782.0) ** 1.5
     if order == 3:
-        return x, y1 + 60.0 + 120.0 * (x / 1133.0) ** 1.5
+        return x, y1 + 72.0 + 110.0 * (x / 1133.0) ** 1.5
     raise ValueError(f"SOSS order must be 1, 2 or 3, not {order}")
 
 
@@ -237,7 +237,7 @@ def stellar_flux(wavelength: np.ndarray) -> np.ndarray:
     feats = 1.0
     for centre, width, depth in ((1.12, 0.03, 0.10), (1.40, 0.05, 0.08), (1.90, 0.06, 0.06)):
         feats = feats - depth * np.exp(-0.5 * ((lam - centre) / width) ** 2)
-    return FLUX_AT_1P4 * (lam / 1.4) ** -2.5 * feats
+    return FLUX_AT_1P4 * (lam / 1.4) ** -1.5 * feats
 
 
 def flux_mjy(wavelength: np.ndarray) -> np.ndarray:
