@@ -1,7 +1,8 @@
 """Run the real jwst 3.0.0 ``calwebb_tso3`` offline on simulated data (the parity-test oracle).
 
-Every reference file comes from a local override (the simulator writes a GAIN file and an EXTRACT1D
-JSON next to the association; everything else is ``"N/A"``), CRDS parameter files are disabled
+Every reference file comes from a local override (the simulator writes a GAIN file, an EXTRACT1D JSON and,
+for NIS_SOSS, PASTASOSS/SPECPROFILE/SPECKERNEL/PHOTOM/WAVELENGTHRANGE files next to the association;
+everything else is ``"N/A"``), CRDS parameter files are disabled
 (``STPIPE_DISABLE_CRDS_STEPPARS``), the pipeline does not prefetch references, and the stpipe CRDS
 client is stubbed so nothing can reach the network: a reference lookup that was not overridden raises
 :class:`OracleCrdsError` instead of hanging on a download.
