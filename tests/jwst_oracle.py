@@ -321,7 +321,8 @@ def soss_step_pars(exposure, *, photom: bool | str | os.PathLike = True, wavelen
     **soss_params
         ``extract_1d`` parameters, e.g. ``soss_atoca=False``, ``soss_tikfac=1e-9``, ``soss_bad_pix="model"``,
         ``soss_order_3=False``, ``subtract_background=True``, ``soss_modelname="model"``; ``soss_estimate=True``
-        means the simulated estimate file.
+        means the simulated estimate file. ATOCA without an estimate (jwst then extracts one from order 1)
+        took about 9 minutes for one 6-integration SUBSTRIP96 segment on this machine, against 27 s with it.
 
     Returns
     -------

@@ -194,7 +194,9 @@ def simulate(
     bad_pixel_fraction : float
         Fraction of static DO_NOT_USE pixels (NaN in SCI/ERR/VAR); as many more get informational flags.
     subarray : str, optional
-        ``nis_soss`` only: ``"SUBSTRIP96"`` (default, 96 × 2048), ``"SUBSTRIP256"`` (256 × 2048) or ``"FULL"``.
+        ``nis_soss`` only: ``"SUBSTRIP96"`` (default, 96 × 2048, 4.7 MB per integration), ``"SUBSTRIP256"``
+        (256 × 2048, 12.6 MB per integration) or ``"FULL"`` (2048 × 2048: give it a small ``shape``, jwst only
+        reads its SUBARRAY keyword and skips the extraction).
         At the subarray's own shape the scene follows the SOSS reference files written with it (see
         :mod:`tso3x.simulate.soss`); a custom ``shape`` gives a small frame with generic traces and no SOSS
         reference files.
