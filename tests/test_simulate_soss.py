@@ -344,6 +344,28 @@ def test_jwst_atoca_with_estimate_models_the_scene(request, soss_runs, which):
 
 
 @pytest.mark.slow
+def test_jwst_bad_pix_model_fills_masked_pixels(s96, tmp_path):
+    """``soss_bad_pix="model"`` (ATOCA with a given ``soss_tikfac``) restores the columns whose aperture has a bad
+    pixel, which ``"masking"`` leaves short; run on one segment with ``run_soss_extract_1d``."""
+    pytest.importorskip("jwst")
+    from jwst_oracle import run_soss_extract_1d
+
+    seg = s96.segments[0]
+    common = {"subtract_background": True, "soss_estimate": True, "soss_atoca": False}
+    masked = _quiet(run_soss_extract_1d, seg, s96, tmp_path / "mask", **common)
+    model = _quiet(run_soss_extract_1d, seg, s96, tmp_path / "model", soss_bad_pix="model", soss_tikfac=3e-9, **common)
+    (wl, f_mask, n_mask), (_, f_model, n_model) = _x1d_orders(masked)[1][0], _x1d_orders(model)[1][0]
+    oot = _out_of_transit(S96["nints"])[: f_mask.shape[0]]
+    short = np.all(n_mask[oot] < 39.5, axis=0)
+    short[:_EDGE] = short[-_EDGE:] = False
+    assert short.sum() >= 5 and np.all(n_model[:, short] > 39.5)
+    truth = soss.flux_mjy(wl[short])
+    med_mask = np.median(np.nanmean(f_mask[oot][:, short], axis=0) / truth)
+    med_model = np.median(np.nanmean(f_model[oot][:, short], axis=0) / truth)
+    assert med_mask < med_model - 0.01 and abs(med_model - 1.0) < 0.02, (med_mask, med_model)
+
+
+@pytest.mark.slow
 def test_jwst_transit_shows_in_the_white_light(s256, soss_runs):
     run = soss_runs(s256, "box_s256", soss_atoca=False, subtract_background=True)
     wlt = Table.read(run.whtlt, format="ascii.ecsv")
