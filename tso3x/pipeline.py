@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import product_names
+from . import notes, product_names
 from .config import RunConfig
 from .errors import Tso3xInputError, Tso3xRunError
 from .execution import PendingGroups, cluster, compute_alongside, on_client
@@ -261,7 +261,8 @@ def _products(plan: Plan, ledger: Ledger) -> list[Path]:
     flagged = [_flag(plan, ds, ledger) for ds in plan.exposures]
     rank = {name: i for i, name in enumerate(plan.crfints_names())}
     crfints = sorted((p for f in flagged for p in f.crfints), key=lambda p: rank.get(p.name, len(rank)))
-    cubes = [plan.mode.prepare(f.cube) for f in flagged]
+    with notes.gathered():  # one detector's pixel_replace says what the other's would
+        cubes = [plan.mode.prepare(f.cube) for f in flagged]
     pending = [f.pending for f in flagged if f.pending is not None]
     store = None
     if config.outputs.zarr is not None:
