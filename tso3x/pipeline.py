@@ -241,9 +241,11 @@ def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
     names = [product_names.crfints(f, plan.association.asn_id) for f in ds.attrs["segment_files"]]
     keep = {name for name in names if reuse and ledger.reusable(name, out / name)}
     flagged = detect_outliers(ds, config.outlier_detection)
-    crf = plan_crfints(
-        flagged, plan.association, out, keep=keep, counts=store, on_sealed=lambda p: ledger.done(p.name, p)
-    )
+
+    def sealed(path: Path, outliers: int, pixels: int) -> None:
+        ledger.done(path.name, path, outliers={"flagged": outliers, "pixels": pixels})
+
+    crf = plan_crfints(flagged, plan.association, out, keep=keep, counts=store, on_sealed=sealed)
     if not keep and not store and plan.mode.measures_in_one_pass and on_client():
         return _Flagged(flagged, crf.paths, pending=crf)
     compute_alongside([], [crf], label="outlier_detection")
