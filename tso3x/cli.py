@@ -3,6 +3,13 @@
 Option names follow one rule: ``--`` + the jwst parameter name with ``_`` → ``-``.
 Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` on stderr, nothing written);
 1 a run that failed while writing (complete products kept) or ``verify`` finding problems; 130 interrupted.
+
+Output: stdout carries the command's result for scripts (``run``, ``demo`` and ``plot``: one product path a
+line). stderr is for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a
+bar on a terminal, plain lines otherwise) and, closing ``run`` and ``demo``, a summary (the products with their
+sizes and the manifest, the outliers flagged, the wall time, what to try next). ``-q``: errors only on stderr
+(stdout unchanged); ``-v``: debug messages with times and logger names. The last line of a failure is always
+``tso3x: error: …``, also with ``-q``.
 """
 
 from __future__ import annotations
@@ -10,17 +17,17 @@ from __future__ import annotations
 import argparse
 import difflib
 import gc
-import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 
-from . import config
+from . import config, console
 from ._version import __version__
 from .errors import Tso3xInputError, Tso3xRunError
 from .simulate.modes import MODES
 
-log = logging.getLogger("tso3x")
+QUIET_HELP = "errors only on stderr: no messages, progress or summary (stdout still lists the products)"
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -72,7 +79,7 @@ def add_parameter_options(parser: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=".", help="folder for the products (default: current folder)")
     p.add_argument(  # also accepted after the command; SUPPRESS keeps the global -q when not given here
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors, no progress"
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
     )
     add_parameter_options(p)
 
@@ -80,8 +87,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tso3x", description="JWST calwebb_tso3 on dask.")
     parser.add_argument("--version", action="version", version=f"tso3x {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages, with times and logger names")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="process a tso3 association")
@@ -178,16 +185,27 @@ def _verify(output_dir: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tso3x`` console script."""
     args = _parse(argv)
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.command in ("run", "demo") and not args.verbose:
-        import distributed  # noqa: F401 - sets its loggers' levels on import; ours override them after
-
-        # the LocalCluster's start/stop chatter is not the user's business
-        for name in ("distributed", "bokeh", "tornado"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    start = time.perf_counter()
+    if args.command in ("run", "demo"):
+        import distributed  # noqa: F401 - configures its loggers on import; cli_logging routes them to the console
     from .pipeline import run
 
+    with console.cli_logging(quiet=args.quiet, verbose=args.verbose):
+        status, products = _dispatch(args, run)
+        if status == 0 and args.command in ("run", "demo") and not args.quiet:
+            out = Path(args.output_dir) if args.command == "run" else Path(args.outdir) / "products"
+            for line in console.summary(products, out, time.perf_counter() - start):
+                console.current().write_line(line)
+    return status
+
+
+def _error(text: str) -> None:
+    """The last line of a failed command, ``tso3x: error: …`` (shown even with ``-q``)."""
+    console.current().write_line(f"tso3x: error: {text}")
+
+
+def _dispatch(args: argparse.Namespace, run) -> tuple[int, list[Path]]:
+    """Run the command: its exit status and the products it printed on stdout."""
     # the modules imported so far never become garbage: keep the collector from re-scanning them on every
     # full collection while the run allocates (about 1.5 s of CPU on a 1800-integration exposure)
     gc.freeze()
@@ -202,14 +220,14 @@ def main(argv: list[str] | None = None) -> int:
             except (FileNotFoundError, ValueError) as exc:
                 raise Tso3xInputError(args.output_dir, str(exc)) from None
         elif args.command == "verify":
-            return _verify(args.output_dir)
+            return _verify(args.output_dir), []
         elif args.command == "simulate":
             exposure = _simulate(args)
             print(f"association: {exposure.asn}")
             for path in exposure.segments:
                 print(f"segment:     {path}")
             print(f"next:        {_run_command(exposure)}")
-            return 0
+            return 0, []
         else:
             from .simulate import simulate
 
@@ -222,17 +240,17 @@ def main(argv: list[str] | None = None) -> int:
                 override_extract1d=exposure.extract1d,
             )
     except Tso3xInputError as exc:
-        print(f"tso3x: error: {exc}", file=sys.stderr)
-        return 2
+        _error(str(exc))
+        return 2, []
     except Tso3xRunError as exc:
-        print(f"tso3x: error: {exc}", file=sys.stderr)
-        return 1
+        _error(str(exc))
+        return 1, []
     except KeyboardInterrupt:
-        print("tso3x: error: interrupted; complete products are kept, run again to finish", file=sys.stderr)
-        return 130
+        _error("interrupted; complete products are kept, run again to finish")
+        return 130, []
     for path in products:
         print(path)
-    return 0
+    return 0, products
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -465,7 +465,7 @@ class Execution(StepParameters):
     chunk_mb: float = parameter(
         DEFAULT_CHUNK_MB, "megabytes of all arrays of one chunk of integrations", type=float, recipe=False
     )
-    quiet: bool = parameter(False, "only warnings and errors, no progress bars", cli="none", recipe=False)
+    quiet: bool = parameter(False, "no progress display and no dashboard link", cli="none", recipe=False)
     client: Any = parameter(None, "a distributed.Client to run on", cli="none", recipe=False)
 
     def __post_init__(self) -> None:
