@@ -158,6 +158,13 @@ def test_summary_lists_products_manifest_outliers_and_next_steps(tmp_path):
     assert lines[-1].endswith(f'tso3x.open_products("{tmp_path}")')
 
 
+def test_no_next_steps_for_crfints_only(tmp_path):
+    crf = tmp_path / "a_o001_crfints.fits"
+    crf.write_bytes(b"x")
+    lines = console.summary([crf], tmp_path, 1.0)
+    assert lines[-1].split() == [crf.name, "1", "B"]
+
+
 def test_no_outlier_line_when_a_crfints_has_no_count(tmp_path):
     manifest = tmp_path / "p_manifest.json"
     counted = {"outliers": {"flagged": 1, "pixels": 2}}

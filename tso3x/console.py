@@ -274,7 +274,7 @@ def outlier_totals(manifest: Path | None) -> tuple[int, int] | None:
 
 def summary(products: Sequence[Path], output_dir: str | Path, seconds: float) -> list[str]:
     """The lines closing ``tso3x run``: the products with their sizes (and the manifest), the outliers
-    flagged, the wall time, and what to do next."""
+    flagged, the wall time, and what to do next (when there is more than crfints to look at)."""
     out = Path(output_dir)
     manifest = run_manifest(out, products)
     listed = [*products, *([manifest] if manifest is not None else [])]
@@ -286,6 +286,7 @@ def summary(products: Sequence[Path], output_dir: str | Path, seconds: float) ->
     if totals is not None:
         flagged, pixels = totals
         lines.append(f"outliers: {flagged:,} of {pixels:,} pixels flagged ({100 * flagged / max(pixels, 1):.3g} %)")
-    lines.append(f"next: tso3x plot {shlex.quote(str(out))} --to {shlex.quote(str(out / 'plots'))}")
-    lines.append(f"      or in Python: tso3x.open_products({json.dumps(str(out))})")
+    if any(not p.name.endswith(CRFINTS_SUFFIX) for p in products):  # measurements to look at (not SOSS)
+        lines.append(f"next: tso3x plot {shlex.quote(str(out))} --to {shlex.quote(str(out / 'plots'))}")
+        lines.append(f"      or in Python: tso3x.open_products({json.dumps(str(out))})")
     return lines
