@@ -89,6 +89,19 @@ def test_quiet_shows_errors_only_and_logging_is_restored_after():
     assert logging.getLogger().handlers == root_handlers and console.current().stream is not plain
 
 
+def test_a_python_warning_is_shown_once_as_a_warning_line():
+    import warnings
+
+    plain = io.StringIO()
+    with console.cli_logging(stream=plain):
+        for _ in range(3):
+            with warnings.catch_warnings():  # resets the registry: Python would show it again
+                warnings.simplefilter("default")
+                warnings.warn("the default will change", FutureWarning, stacklevel=1)
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("warning: ") and "FutureWarning: the default will change" in lines[0]
+
+
 def test_distributed_records_go_through_the_console_once():
     import distributed  # noqa: F401 - gives the "distributed" logger its own stderr handler
 

@@ -116,7 +116,25 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         record = logging.makeLogRecord(record.__dict__)  # other handlers see the record unchanged
         record.levelname = record.levelname.lower()
-        return super().format(record)
+        return super().format(record).rstrip("\n")  # a Python warning ends with one
+
+
+class OnceFilter(logging.Filter):
+    """Lets each distinct message through once: Python warnings repeat whenever a library resets the warning
+    registry (every ``warnings.catch_warnings`` does), and dask tasks repeat them per chunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        with self._lock:
+            if text in self._seen:
+                return False
+            self._seen.add(text)
+        return True
 
 
 class ConsoleHandler(logging.StreamHandler):
@@ -208,6 +226,8 @@ def cli_logging(quiet: bool = False, verbose: bool = False, stream: TextIO | Non
     for name, level in set_levels.items():
         logging.getLogger(name).setLevel(level)
     logging.captureWarnings(True)
+    python_warnings, once = logging.getLogger("py.warnings"), OnceFilter()
+    python_warnings.addFilter(once)
     previous, _installed = _installed, console
     try:
         yield console
@@ -215,6 +235,7 @@ def cli_logging(quiet: bool = False, verbose: bool = False, stream: TextIO | Non
         console.clear_bar()
         _installed = previous
         logging.captureWarnings(False)
+        python_warnings.removeFilter(once)
         root.removeHandler(main)
         for name, level in saved_levels.items():
             logging.getLogger(name).setLevel(level)
