@@ -171,14 +171,16 @@ def _simulate(args: argparse.Namespace):
     )
 
 
-def _verify(output_dir: str) -> int:
-    """``tso3x verify``: one line per product checked or problem found; 0 only when everything is intact."""
+def _verify(output_dir: str, quiet: bool = False) -> int:
+    """``tso3x verify``: one line per problem found on stdout, the count on stderr (unless ``quiet``); 0 only
+    when everything is intact."""
     from .verification import verify
 
     report = verify(output_dir)
     for problem in report.problems:
         print(problem)
-    print(f"{len(report.checked)} products checked, {len(report.problems)} problems", file=sys.stderr)
+    if not quiet:
+        console.current().write_line(f"{len(report.checked)} products checked, {len(report.problems)} problems")
     return 0 if report.ok else 1
 
 
@@ -220,7 +222,7 @@ def _dispatch(args: argparse.Namespace, run) -> tuple[int, list[Path]]:
             except (FileNotFoundError, ValueError) as exc:
                 raise Tso3xInputError(args.output_dir, str(exc)) from None
         elif args.command == "verify":
-            return _verify(args.output_dir), []
+            return _verify(args.output_dir, args.quiet), []
         elif args.command == "simulate":
             exposure = _simulate(args)
             print(f"association: {exposure.asn}")
