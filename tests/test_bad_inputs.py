@@ -406,3 +406,37 @@ def test_accepted_as_jwst(name, bases, tmp_path):
             assert np.isfinite(flux).any()
     proc = subprocess.run([sys.executable, "-m", "tso3x", "verify", str(out)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+# --- the cheap checks come first ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_output_folder_checked_before_any_input(bases, tmp_path):
+    """An output folder that is a file is reported first: no input is read (no warning about them), even
+    when the association itself is broken."""
+    out = tmp_path / "out"
+    out.write_text("not a folder")
+    broken = tmp_path / "broken_asn.json"
+    broken.write_text("{not json")
+    proc = tso3x_run(str(broken), "--output-dir", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"tso3x: error: {out}: output directory is a file"]
+
+
+@pytest.mark.slow
+def test_refused_run_creates_no_output_folder(bases, tmp_path):
+    """A run refused for bad input leaves no empty output folder (nor its missing parents) behind."""
+    out = tmp_path / "new" / "out"
+    proc = tso3x_run(str(tmp_path / "missing_asn.json"), "--output-dir", str(out))
+    assert proc.returncode == 2 and "missing_asn.json" in proc.stderr
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_zarr_parent_folders_are_created_like_the_output_folder(bases, tmp_path):
+    exp = bases["img"]
+    store = tmp_path / "stores" / "deeper" / "run.zarr"
+    proc = tso3x_run(str(exp.asn), "--output-dir", str(tmp_path / "out"), "--zarr", str(store))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (store / ".zmetadata").is_file()

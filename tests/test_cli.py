@@ -82,6 +82,9 @@ def test_demo(mode, tmp_path, capsys):
     assert main(["demo", str(tmp_path / "demo"), "--mode", mode]) == 0
     out = capsys.readouterr().out
     assert "crfints.fits" in out and len(list((tmp_path / "demo" / "products").glob("*_crfints.fits"))) == 2
+    plots = sorted(p.name for p in (tmp_path / "demo" / "plots").glob("*.png"))
+    assert plots == ["centroids.png", "light_curve.png", "outlier_fraction.png", "outlier_maps.png"]
+    assert all(f"plots/{name}" in out for name in plots)
 
 
 def test_run_help_shows_every_default_and_choice(capsys):

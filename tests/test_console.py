@@ -168,14 +168,24 @@ def test_summary_lists_products_manifest_outliers_and_next_steps(tmp_path):
     ]
     assert "outliers: 25 of 10,000 pixels flagged (0.25 %)" in lines
     assert lines[-2] == f"next: tso3x plot {tmp_path} --to {tmp_path / 'plots'}"
-    assert lines[-1].endswith(f'tso3x.open_products("{tmp_path}")')
+    assert lines[-1] == f'  or  in Python: tso3x.open_products("{tmp_path}")'
 
 
-def test_no_next_steps_for_crfints_only(tmp_path):
+def test_crfints_only_can_be_plotted_not_opened(tmp_path):
     crf = tmp_path / "a_o001_crfints.fits"
     crf.write_bytes(b"x")
     lines = console.summary([crf], tmp_path, 1.0)
-    assert lines[-1].split() == [crf.name, "1", "B"]
+    assert lines[-1] == f"next: tso3x plot {tmp_path} --to {tmp_path / 'plots'}"
+
+
+def test_plots_drawn_already_are_counted_not_suggested(tmp_path):
+    x1d, png = tmp_path / "p_x1dints.fits", tmp_path / "plots" / "white_light.png"
+    png.parent.mkdir()
+    for path in (x1d, png):
+        path.write_bytes(b"x")
+    lines = console.summary([x1d, png], tmp_path, 1.0)
+    assert f"plots: 1 PNG files in {png.parent}" in lines and not any("tso3x plot" in line for line in lines)
+    assert lines[-1].startswith("next: in Python: tso3x.open_products(")
 
 
 def test_no_outlier_line_when_a_crfints_has_no_count(tmp_path):

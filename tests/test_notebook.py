@@ -1,8 +1,9 @@
 """notebooks/quickstart.ipynb runs top to bottom in a fresh kernel, in under a minute, and its key cells
-produce what they promise (the notebook also asserts on its own results)."""
+produce what they promise, and it leaves nothing behind."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -37,9 +38,19 @@ def test_quickstart_notebook_runs(tmp_path):
     run = cells["run"].outputs[0]["data"]["text/plain"]
     for suffix in ("_x1dints.fits", "_whtlt.ecsv", "_speclc.ecsv", "store.zarr"):
         assert suffix in run
-    assert "<xarray.Dataset>" in cells["open"].outputs[0]["text"]
-    assert "transit depth" in cells["depth"].outputs[0]["text"]
+    opened = cells["open"].outputs[0]["text"]
+    assert opened.startswith("spectroscopy product, 120 integrations") and "<xarray.Dataset>" in opened
+    depth = float(re.search(r"transit depth ~ ([0-9.]+)", cells["depth"].outputs[0]["text"]).group(1))
+    assert 0.002 < depth < 0.05
+    mismatch = re.search(r"largest relative difference (\S+)", cells["binned"].outputs[0]["text"]).group(1)
+    assert float(mismatch) < 1e-12
     for tag in ("white-light", "binned", "waterfall"):
-        data = cells[tag].outputs[0]["data"]
+        data = next(out["data"] for out in cells[tag].outputs if "data" in out)
         assert "image/png" in data and len(data["image/png"]) > 20_000, tag
-    assert "binned_flux" in cells["store"].outputs[0]["text"]
+    store = cells["store"].outputs[0]["text"]
+    differences = [float(v) for v in re.findall(r"largest difference (\S+)", store)]
+    assert len(differences) == 2 and max(differences) < 1e-12
+    assert "binned_flux" in store
+    workdir = Path(cells["setup"].outputs[0]["text"].strip())
+    assert workdir.name.startswith("tso3x-quickstart-") and not workdir.exists()
+    assert cells["cleanup"].outputs[0]["text"].strip().endswith("True")

@@ -2,7 +2,8 @@
 
 Option names follow one rule: ``--`` + the jwst parameter name with ``_`` → ``-``.
 Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` on stderr, nothing written);
-1 a run that failed while writing (complete products kept) or ``verify`` finding problems; 130 interrupted.
+1 a run that failed while writing (complete products kept), ``verify`` finding problems, or ``plot`` leaving out a
+curve it cannot normalise (warnings say which); 130 interrupted.
 
 Output: stdout carries the command's result for scripts (``run``, ``demo`` and ``plot``: one product path a
 line). stderr is for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import gc
+import logging
 import shlex
 import sys
 import time
@@ -27,6 +29,7 @@ from ._version import __version__
 from .errors import Tso3xInputError, Tso3xRunError
 from .simulate.modes import MODES
 
+log = logging.getLogger("tso3x")
 QUIET_HELP = "errors only on stderr: no messages, progress or summary (stdout still lists the products)"
 
 
@@ -105,11 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--bunit", help="BUNIT of SCI (e.g. MJy/sr, DN/s)")
     sim.add_argument("--detectors", help="comma-separated detectors (nrs_brightobj: NRS1,NRS2)")
 
-    plot = sub.add_parser("plot", help="write quick-look PNGs of an output folder or zarr store (needs matplotlib)")
+    plot = sub.add_parser(
+        "plot",
+        help="write quick-look PNGs of an output folder or zarr store (needs matplotlib)",
+        epilog="exit status: 0 everything drawn; 1 something left out (a light curve that cannot be normalised, "
+        "...: the warnings say what and why), every other plot written; 2 bad input",
+    )
     plot.add_argument("output_dir", help="folder a run wrote into, or a zarr store")
     plot.add_argument("--to", required=True, metavar="FOLDER", help="folder for the PNG files (created)")
     plot.add_argument("--bins", type=int, default=10, help="spectroscopic bins when there is no speclc (default 10)")
     plot.add_argument("--product", help="product name, when the folder holds several")
+    plot.add_argument(  # as after run: SUPPRESS keeps the global -q when not given here
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
+    )
 
     ver = sub.add_parser("verify", help="check the products of an output folder against its manifest and checksums")
     ver.add_argument("output_dir", help="folder a tso3x run wrote into")
@@ -184,6 +195,25 @@ def _verify(output_dir: str, quiet: bool = False) -> int:
     return 0 if report.ok else 1
 
 
+def _demo(mode: str, outdir: Path) -> list[Path]:
+    """``tso3x demo``: simulate a small exposure into ``outdir/data``, process it into ``outdir/products`` and
+    draw its plots into ``outdir/plots`` (skipped with a warning when matplotlib is not installed)."""
+    from .pipeline import run
+    from .simulate import simulate
+
+    exposure = simulate(mode, outdir / "data", nints=80, nseg=2, seed=1)
+    print(f"simulated {mode}: {exposure.asn}")
+    out = outdir / "products"
+    products = run(exposure.asn, out, override_gain=exposure.gain, override_extract1d=exposure.extract1d)
+    try:
+        from .plot import write_plots
+
+        products += write_plots(out, outdir / "plots")
+    except ImportError:
+        log.warning("no plots: they need matplotlib (pip install 'tso3x[plot]')")
+    return products
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tso3x`` console script."""
     args = _parse(argv)
@@ -214,13 +244,20 @@ def _dispatch(args: argparse.Namespace, run) -> tuple[int, list[Path]]:
     try:
         if args.command == "run":
             products = run(args.asn, args.output_dir, **_run_params(args))
-        elif args.command == "plot":
+        elif args.command == "plot":  # 0 all drawn, 1 something skipped (warnings say what), 2 bad input
             from .plot import write_plots
 
             try:
-                products = write_plots(args.output_dir, args.to, bins=args.bins, product=args.product)
-            except (FileNotFoundError, ValueError) as exc:
-                raise Tso3xInputError(args.output_dir, str(exc)) from None
+                written = write_plots(args.output_dir, args.to, bins=args.bins, product=args.product)
+            except ImportError as exc:
+                if not (exc.name or "").startswith("matplotlib"):
+                    raise
+                raise Tso3xInputError(None, "tso3x plot needs matplotlib: pip install 'tso3x[plot]'") from None
+            for path in written:
+                print(path)
+            if written.skipped:
+                print(f"tso3x: {len(written.skipped)} item(s) not drawn; the warnings above say why", file=sys.stderr)
+            return (1 if written.skipped else 0), []
         elif args.command == "verify":
             return _verify(args.output_dir, args.quiet), []
         elif args.command == "simulate":
@@ -231,16 +268,7 @@ def _dispatch(args: argparse.Namespace, run) -> tuple[int, list[Path]]:
             print(f"next:        {_run_command(exposure)}")
             return 0, []
         else:
-            from .simulate import simulate
-
-            exposure = simulate(args.mode, Path(args.outdir) / "data", nints=80, nseg=2, seed=1)
-            print(f"simulated {args.mode}: {exposure.asn}")
-            products = run(
-                exposure.asn,
-                Path(args.outdir) / "products",
-                override_gain=exposure.gain,
-                override_extract1d=exposure.extract1d,
-            )
+            products = _demo(args.mode, Path(args.outdir))
     except Tso3xInputError as exc:
         _error(str(exc))
         return 2, []

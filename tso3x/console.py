@@ -294,20 +294,27 @@ def outlier_totals(manifest: Path | None) -> tuple[int, int] | None:
 
 
 def summary(products: Sequence[Path], output_dir: str | Path, seconds: float) -> list[str]:
-    """The lines closing ``tso3x run``: the products with their sizes (and the manifest), the outliers
-    flagged, the wall time, and what to do next (when there is more than crfints to look at)."""
+    """The lines closing ``tso3x run`` and ``demo``: the products with their sizes (and the manifest), the
+    plots (``demo`` draws them), the outliers flagged, the wall time, and what to do next."""
     out = Path(output_dir)
+    plots = [p for p in products if p.suffix == ".png"]
+    products = [p for p in products if p.suffix != ".png"]
     manifest = run_manifest(out, products)
     listed = [*products, *([manifest] if manifest is not None else [])]
     lines = [f"done in {seconds:.1f} s: {len(listed)} files in {out}"]
     shown = [(p.name if p.parent == out else str(p), human_size(path_size(p))) for p in listed]
     width = max((len(name) for name, _ in shown), default=0)
     lines += [f"  {name:<{width}}  {size:>8}" for name, size in shown]
+    if plots:
+        folders = sorted({str(p.parent) for p in plots})
+        lines.append(f"plots: {len(plots)} PNG files in {', '.join(folders)}")
     totals = outlier_totals(manifest)
     if totals is not None:
         flagged, pixels = totals
         lines.append(f"outliers: {flagged:,} of {pixels:,} pixels flagged ({100 * flagged / max(pixels, 1):.3g} %)")
-    if any(not p.name.endswith(CRFINTS_SUFFIX) for p in products):  # measurements to look at (not SOSS)
-        lines.append(f"next: tso3x plot {shlex.quote(str(out))} --to {shlex.quote(str(out / 'plots'))}")
-        lines.append(f"      or in Python: tso3x.open_products({json.dumps(str(out))})")
+    hints = [] if plots else [f"tso3x plot {shlex.quote(str(out))} --to {shlex.quote(str(out / 'plots'))}"]
+    if any(not p.name.endswith(CRFINTS_SUFFIX) for p in products):  # open_products needs measurements (not SOSS)
+        hints.append(f"in Python: tso3x.open_products({json.dumps(str(out))})")
+    for k, hint in enumerate(hints):
+        lines.append(("next: " if k == 0 else "  or  ") + hint)
     return lines

@@ -27,6 +27,7 @@ from .io import zarr_store
 from .io.asn import Association, open_asn
 from .io.calints import concat_segments, open_exposures, open_segment
 from .io.crfints import plan_crfints
+from .io.paths import check_folder, make_folder
 from .lock import output_lock
 from .manifest import Ledger, read_manifest
 from .modes import Mode, ProductTarget, mode_for
@@ -86,9 +87,11 @@ def run(asn: str | Path, output_dir: str | Path = ".", **parameters) -> list[Pat
     """
     config = RunConfig.from_user(**parameters)
     plan = plan_run(asn, output_dir, config)
-    out = plan.output_dir
+    out = make_folder(plan.output_dir)
     with output_lock(out):
         prepare_output_dir(out)
+        if config.outputs.zarr is not None:
+            make_folder(Path(config.outputs.zarr).parent, "zarr store folder")
         try:
             try:
                 ledger = _ledger(plan)
@@ -112,6 +115,9 @@ def plan_run(asn: str | Path, output_dir: str | Path, config: RunConfig) -> Plan
         Bad association, segment, reference file or parameter; a product that would overwrite an input; an
         unusable zarr store or output folder.
     """
+    out = check_output_dir(output_dir)  # the cheap checks first: folders, then the inputs
+    if config.outputs.zarr is not None:
+        zarr_store.check_store(config.outputs.zarr)
     association = open_asn(asn)
     exposures = open_exposures(association.members, config.execution.chunk_mb)
     mode = mode_for(exposures, config)
@@ -120,28 +126,17 @@ def plan_run(asn: str | Path, output_dir: str | Path, config: RunConfig) -> Plan
     for name in names + mode.product_names(association):
         if (Path(output_dir) / name).resolve() in inputs:
             raise Tso3xInputError((Path(output_dir) / name).resolve(), "product would overwrite an input file")
-    if config.outputs.zarr is not None:
-        zarr_store.check_store(config.outputs.zarr)
-    return Plan(association, exposures, mode, config, check_output_dir(output_dir))
+    return Plan(association, exposures, mode, config, out)
 
 
 def check_output_dir(output_dir: str | Path) -> Path:
-    """Create the output folder if needed, or say why it cannot be used (nothing else is touched)."""
-    out = Path(output_dir)
-    if out.exists() and not out.is_dir():
-        raise Tso3xInputError(out, "output directory is a file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise Tso3xInputError(out, f"output directory is not writable ({exc.strerror})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise Tso3xInputError(out, "output directory is not writable")
-    return out
+    """Say why the output folder cannot be used or created; creates nothing (the run creates it)."""
+    return check_folder(output_dir, "output directory")
 
 
 def prepare_output_dir(output_dir: str | Path) -> Path:
     """Create the output folder and an empty temporary subfolder (leftovers of an earlier run cleared)."""
-    out = check_output_dir(output_dir)
+    out = make_folder(output_dir)
     try:
         tmp = out / TMP_DIR
         if tmp.exists():

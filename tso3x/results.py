@@ -28,8 +28,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -40,7 +42,15 @@ from .io import product_read
 
 log = logging.getLogger(__name__)
 
-__all__ = ["light_curve", "normalize", "open_products", "outlier_summary"]
+__all__ = [
+    "Normalized",
+    "baseline_flux",
+    "light_curve",
+    "normalize",
+    "normalize_checked",
+    "open_products",
+    "outlier_summary",
+]
 
 SPECTROSCOPY, IMAGING = "spectroscopy", "imaging"
 TIME_ATTRS = {
@@ -409,6 +419,41 @@ def _out_of_transit(n: int) -> np.ndarray:
     return np.r_[0:quarter, n - quarter : n]
 
 
+def baseline_flux(
+    data: xr.DataArray,
+    baseline: str = "median",
+    integrations: slice | Sequence[int] | np.ndarray | None = None,
+) -> xr.DataArray:
+    """The baseline :func:`normalize` divides by: one value per light curve of ``data`` [its unit].
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        Dimension ``integration`` (and any others: one baseline per light curve).
+    baseline, integrations :
+        As :func:`normalize`.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``data`` without the ``integration`` dimension (lazy for dask input); NaN where the baseline
+        integrations hold no finite value.
+    """
+    if baseline not in ("median", "out-of-transit"):
+        raise ValueError(f"baseline must be 'median' or 'out-of-transit', not {baseline!r}")
+    if baseline == "out-of-transit" and integrations is None:
+        picked = data.isel({names.INTEGRATION: _out_of_transit(data.sizes[names.INTEGRATION])})
+    else:
+        picked = _select(data, integrations)
+    if picked.sizes[names.INTEGRATION] == 0:
+        raise ValueError("no baseline integrations selected")
+    with warnings.catch_warnings():  # an all-NaN light curve has a NaN baseline, which the caller handles
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if baseline == "median":
+            return picked.median(names.INTEGRATION, skipna=True)
+        return picked.mean(names.INTEGRATION, skipna=True)
+
+
 def normalize(
     data: xr.DataArray,
     baseline: str = "median",
@@ -436,25 +481,112 @@ def normalize(
     Returns
     -------
     xarray.DataArray
-        ``data / baseline`` (dimensionless; attrs ``units`` = "", ``baseline``).
+        ``data / baseline`` (dimensionless; attrs ``units`` = "", ``baseline``). A baseline that is zero,
+        negative or NaN is divided by all the same: :func:`normalize_checked` says which curves have one.
     """
-    if baseline not in ("median", "out-of-transit"):
-        raise ValueError(f"baseline must be 'median' or 'out-of-transit', not {baseline!r}")
-    ref = data if reference is None else reference
-    if baseline == "out-of-transit" and integrations is None:
-        picked = ref.isel({names.INTEGRATION: _out_of_transit(ref.sizes[names.INTEGRATION])})
-    else:
-        picked = _select(ref, integrations)
-    if picked.sizes[names.INTEGRATION] == 0:
-        raise ValueError("no baseline integrations selected")
-    if baseline == "median":
-        base = picked.median(names.INTEGRATION, skipna=True)
-    else:
-        base = picked.mean(names.INTEGRATION, skipna=True)
+    base = baseline_flux(data if reference is None else reference, baseline, integrations)
     out = data / base
     out.attrs = {**data.attrs, "units": "", "baseline": baseline}
     out.attrs.pop("long_name", None)
     return out.rename(data.name)
+
+
+class Normalized(NamedTuple):
+    """:func:`normalize_checked` output."""
+
+    #: flux / baseline (dimensionless); all NaN for a light curve that could not be normalised
+    flux: xr.DataArray
+    #: error / baseline (dimensionless, same NaNs), or None without an error
+    error: xr.DataArray | None
+    #: the baseline of every light curve [flux unit]
+    baseline: xr.DataArray
+    #: why each light curve could not be normalised ("" when it was), same dims as ``baseline``
+    problems: xr.DataArray
+
+    @property
+    def ok(self) -> xr.DataArray:
+        """True for the light curves that were normalised."""
+        return self.problems == ""
+
+
+def _baseline_problem(base: float, any_finite: bool, unit: str, error: float, min_snr: float) -> str:
+    """Why a light curve with this baseline [unit] cannot be normalised ("" when it can); ``error``: its median
+    error [unit] (NaN: unknown), the baseline must be at least ``min_snr`` times it."""
+    unit = f" {unit}" if unit else ""
+    if not any_finite:
+        return "no finite flux"
+    if not np.isfinite(base):
+        return "no finite flux in the baseline integrations"
+    if base == 0:
+        return "baseline flux is zero"
+    if base < 0:
+        return f"baseline flux is negative ({base:.3g}{unit})"
+    if base < min_snr * error:
+        times = "" if min_snr == 1 else f"{min_snr:g} × "
+        return f"baseline flux ({base:.3g}{unit}) is below {times}its median error ({error:.3g}{unit}): no signal"
+    return ""
+
+
+def normalize_checked(
+    flux: xr.DataArray,
+    error: xr.DataArray | None = None,
+    baseline: str = "median",
+    integrations: slice | Sequence[int] | np.ndarray | None = None,
+    *,
+    min_snr: float = 0.0,
+) -> Normalized:
+    """Light curves (and their errors) divided by a positive baseline, reporting those that have none.
+
+    A light curve whose baseline flux is negative (e.g. a background-subtracted bin without throughput),
+    zero or NaN (no finite flux), or below ``min_snr`` times its median error, is not normalised: its values
+    become NaN and ``problems`` says why. Errors are divided by the same (positive) baseline, so they stay
+    non-negative. Computes dask input.
+
+    Parameters
+    ----------
+    flux : xarray.DataArray
+        Dimension ``integration`` and any others (each light curve normalised on its own) [any unit].
+    error : xarray.DataArray, optional
+        1σ errors of ``flux`` [its unit].
+    baseline, integrations :
+        As :func:`normalize`.
+    min_snr : float
+        Least baseline accepted, in units of the median ``error`` of the light curve (needs ``error``; 0:
+        any positive baseline). E.g. 1 leaves out curves whose baseline is below their 1σ error per
+        integration: normalising those divides noise by noise.
+
+    Returns
+    -------
+    Normalized
+        ``flux``, ``error``, ``baseline`` and ``problems`` (str per light curve, "" when normalised).
+    """
+    flux = flux.compute()
+    error = None if error is None else error.compute()
+    base = baseline_flux(flux, baseline, integrations).compute()
+    any_finite = np.isfinite(flux).any(names.INTEGRATION).values
+    typical = np.full(base.shape, np.nan)
+    if min_snr > 0 and error is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN errors: no noise floor
+            typical = error.median(names.INTEGRATION, skipna=True).transpose(*base.dims).values
+    unit = str(flux.attrs.get("units", "") or "")
+    reasons = [
+        _baseline_problem(b, f, unit, e, min_snr)
+        for b, f, e in zip(np.ravel(base.values), np.ravel(any_finite), np.ravel(typical), strict=True)
+    ]
+    problems = xr.DataArray(
+        np.array(reasons, dtype=object).reshape(base.shape), dims=base.dims, coords=base.coords, name="problems"
+    )
+    divisor = base.where(problems == "")
+    attrs = {"units": "", "baseline": baseline}
+    nflux = (flux / divisor).assign_attrs({**flux.attrs, **attrs}).rename(flux.name)
+    nerr = None
+    if error is not None:
+        nerr = (error / divisor).assign_attrs({**error.attrs, **attrs}).rename(error.name)
+    for out in (nflux, nerr):
+        if out is not None:
+            out.attrs.pop("long_name", None)
+    return Normalized(nflux, nerr, base, problems)
 
 
 # --- outlier statistics -------------------------------------------------------------------------------------

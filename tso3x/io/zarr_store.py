@@ -25,6 +25,7 @@ import xarray as xr
 
 from .. import names
 from ..errors import Tso3xInputError
+from .paths import check_folder
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,8 @@ def check_store(path: str | os.PathLike) -> None:
     path = Path(path)
     if path.exists():
         _existing(path)
-    elif not path.parent.is_dir():
-        raise Tso3xInputError(path, "zarr store folder does not exist")
-    elif not os.access(path.parent, os.W_OK | os.X_OK):
-        raise Tso3xInputError(path, "zarr store folder is not writable")
+    else:  # its folder is created with the output folder, like ``--output-dir``
+        check_folder(path.parent, "zarr store folder")
 
 
 def _aligned_chunks(n: int, first: int) -> tuple[int, ...]:
