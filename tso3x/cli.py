@@ -6,7 +6,7 @@ Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` o
 curve it cannot normalise (warnings say which); 130 interrupted.
 
 Output: stdout carries the command's result for scripts (``run``, ``demo`` and ``plot``: one product path a
-line). stderr is for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a
+line; on a terminal ``run`` and ``demo`` leave it to the summary, which lists the same products, unless ``-q``). stderr is for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a
 bar on a terminal, plain lines otherwise) and, closing ``run`` and ``demo``, a summary (the products with their
 sizes and the manifest, the outliers flagged, the wall time, what to try next). ``-q``: errors only on stderr
 (stdout unchanged); ``-v``: debug messages with times and logger names. The last line of a failure is always
@@ -278,8 +278,9 @@ def _dispatch(args: argparse.Namespace, run) -> tuple[int, list[Path]]:
     except KeyboardInterrupt:
         _error("interrupted; complete products are kept, run again to finish")
         return 130, []
-    for path in products:
-        print(path)
+    if args.quiet or not sys.stdout.isatty():  # on a terminal the summary lists them
+        for path in products:
+            print(path)
     return 0, products
 
 
