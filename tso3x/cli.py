@@ -5,12 +5,13 @@ Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` o
 1 a run that failed while writing (complete products kept), ``verify`` finding problems, or ``plot`` leaving out a
 curve it cannot normalise (warnings say which); 130 interrupted.
 
-Output: stdout carries the command's result for scripts (``run``, ``demo`` and ``plot``: one product path a
-line; on a terminal ``run`` and ``demo`` leave it to the summary, which lists the same products, unless ``-q``). stderr is for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a
-bar on a terminal, plain lines otherwise) and, closing ``run`` and ``demo``, a summary (the products with their
-sizes and the manifest, the outliers flagged, the wall time, what to try next). ``-q``: errors only on stderr
-(stdout unchanged); ``-v``: debug messages with times and logger names. The last line of a failure is always
-``tso3x: error: …``, also with ``-q``.
+Output: stdout carries the command's result for scripts (``run``, ``demo`` and ``plot``: one product path a line; on
+a terminal ``run`` and ``demo`` leave it to the summary, which lists the same products, unless ``-q``). stderr is
+for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a bar on a terminal,
+plain lines otherwise) and, closing ``run`` and ``demo``, a summary (the products with their sizes and the manifest,
+the outliers flagged, the wall time, what to try next). ``-q``: errors only on stderr (stdout unchanged); ``-v``:
+debug messages with times and logger names. The last line of a failure is always ``tso3x: error: …``, also with
+``-q``.
 """
 
 from __future__ import annotations
