@@ -1,6 +1,12 @@
-"""The ``tso3x`` command: simulate, run with options, demo."""
+"""The ``tso3x`` command: simulate, run with options, demo; what it prints on stdout and stderr."""
 
 from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
 
 import pytest
 from astropy.io import fits
@@ -125,3 +131,59 @@ def test_simulate_prints_the_run_command_with_its_reference_files(tmp_path, caps
     extract1d = next((tmp_path / "data").glob("*extract1d*.json"))
     assert line.split()[1:4] == ["tso3x", "run", str(asn)]
     assert f"--override-extract1d {extract1d}" in line
+
+
+def _tso3x(*args: str) -> subprocess.CompletedProcess:
+    """``tso3x ARGS`` as a user runs it (stdout and stderr are pipes, not terminals)."""
+    return subprocess.run([sys.executable, "-m", "tso3x", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def three_segments(tmp_path_factory):
+    """A small three-segment NIRSpec BOTS exposure and the ``tso3x run`` arguments for it."""
+    from tso3x.simulate import simulate
+
+    exposure = simulate("nrs_brightobj", tmp_path_factory.mktemp("cli") / "data", nints=24, nseg=3, shape=(32, 256))
+    refs = ["--override-extract1d", str(exposure.extract1d), "--override-gain", str(exposure.gain)]
+    return [str(exposure.asn), *refs]
+
+
+SIZE = r"\d+(\.\d+)? (B|kB|MB|GB)"
+
+
+@pytest.mark.slow
+def test_run_talks_like_a_tool(three_segments, tmp_path):
+    out = tmp_path / "out"
+    proc = _tso3x("run", *three_segments, "--output-dir", str(out))
+    assert proc.returncode == 0, proc.stderr
+    products = [Path(line) for line in proc.stdout.splitlines()]
+    assert len(products) == 5 and all(p.is_file() for p in products), "stdout: one product path a line"
+    err = proc.stderr
+    assert "\r" not in err and "\x1b" not in err, "no bar drawn where stderr is not a terminal"
+    assert not re.search(r"\d{4}-\d\d-\d\d|\d\d:\d\d:\d\d", err) and not re.search(r"tso3x\.[a-z_]+:", err)
+    lines = err.splitlines()
+    log_lines = lines[: next(i for i, line in enumerate(lines) if line.startswith("done in "))]
+    assert log_lines and all(re.match(r"(info|warning): ", line) for line in log_lines), log_lines
+    assert err.count("dask dashboard") == 1
+    assert [line for line, n in Counter(lines).items() if n > 1] == []
+    manifest = next(out.glob("*_manifest.json"))
+    for path in [*products, manifest]:
+        assert any(re.fullmatch(rf"  {re.escape(path.name)} +{SIZE}", line) for line in lines), path.name
+    (outliers,) = re.findall(r"^outliers: [\d,]+ of [\d,]+ pixels flagged \([\d.]+ %\)$", err, re.M)
+    assert f"next: tso3x plot {out} --to {out / 'plots'}" in lines
+    assert f'tso3x.open_products("{out}")' in lines[-1]
+    again = _tso3x("run", *three_segments, "--output-dir", str(out))  # keeps every product, and their counts
+    assert again.returncode == 0 and again.stdout == proc.stdout and outliers in again.stderr.splitlines()
+
+
+@pytest.mark.slow
+def test_quiet_run_prints_the_products_only(three_segments, tmp_path):
+    proc = _tso3x("-q", "run", *three_segments, "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert len(proc.stdout.splitlines()) == 5
+
+
+def test_quiet_still_prints_errors(tmp_path, capsys):
+    assert main(["-q", "run", str(tmp_path / "missing_asn.json"), "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tso3x: error: ") and "missing_asn.json" in err

@@ -96,7 +96,7 @@ def test_soss_is_skipped_with_a_warning(simulated, tmp_path, caplog):
     (tmp_path / "tmp").mkdir()
     with caplog.at_level(logging.WARNING):
         out = mode.write(exps, ProductTarget(tso3x.open_asn(exp.asn), tmp_path, list(exp.segments)))
-    assert out == [] and "NIS_SOSS extraction is not supported" in caplog.text
+    assert out == [] and "NIS_SOSS ATOCA extraction is not implemented yet" in caplog.text
     assert not list(tmp_path.glob("*x1dints*")) and not list(tmp_path.glob("*whtlt*"))
     shutil.rmtree(tmp_path / "tmp")
 

@@ -4,6 +4,14 @@ Option names follow one rule: ``--`` + the jwst parameter name with ``_`` → ``
 Exit status: 0 done; 2 bad input (one line ``tso3x: error: <file>: <problem>`` on stderr, nothing written);
 1 a run that failed while writing (complete products kept), ``verify`` finding problems, or ``plot`` leaving out a
 curve it cannot normalise (warnings say which); 130 interrupted.
+
+Output: stdout carries the command's result for scripts (``run``, ``demo`` and ``plot``: one product path a line; on
+a terminal ``run`` and ``demo`` leave it to the summary, which lists the same products, unless ``-q``). stderr is
+for people (:mod:`tso3x.console`): ``info: …``/``warning: …`` lines, each phase's progress (a bar on a terminal,
+plain lines otherwise) and, closing ``run`` and ``demo``, a summary (the products with their sizes and the manifest,
+the outliers flagged, the wall time, what to try next). ``-q``: errors only on stderr (stdout unchanged); ``-v``:
+debug messages with times and logger names. The last line of a failure is always ``tso3x: error: …``, also with
+``-q``.
 """
 
 from __future__ import annotations
@@ -14,14 +22,16 @@ import gc
 import logging
 import shlex
 import sys
+import time
 from pathlib import Path
 
-from . import config
+from . import config, console
 from ._version import __version__
 from .errors import Tso3xInputError, Tso3xRunError
 from .simulate.modes import MODES
 
 log = logging.getLogger("tso3x")
+QUIET_HELP = "errors only on stderr: no messages, progress or summary (stdout still lists the products)"
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -73,7 +83,7 @@ def add_parameter_options(parser: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-dir", default=".", help="folder for the products (default: current folder)")
     p.add_argument(  # also accepted after the command; SUPPRESS keeps the global -q when not given here
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors, no progress"
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
     )
     add_parameter_options(p)
 
@@ -81,8 +91,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tso3x", description="JWST calwebb_tso3 on dask.")
     parser.add_argument("--version", action="version", version=f"tso3x {__version__}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug messages, with times and logger names")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="process a tso3 association")
@@ -110,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--bins", type=int, default=10, help="spectroscopic bins when there is no speclc (default 10)")
     plot.add_argument("--product", help="product name, when the folder holds several")
     plot.add_argument(  # as after run: SUPPRESS keeps the global -q when not given here
-        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="only warnings and errors"
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=QUIET_HELP
     )
 
     ver = sub.add_parser("verify", help="check the products of an output folder against its manifest and checksums")
@@ -183,14 +193,16 @@ def _simulate(args: argparse.Namespace):
     )
 
 
-def _verify(output_dir: str) -> int:
-    """``tso3x verify``: one line per product checked or problem found; 0 only when everything is intact."""
+def _verify(output_dir: str, quiet: bool = False) -> int:
+    """``tso3x verify``: one line per problem found on stdout, the count on stderr (unless ``quiet``); 0 only
+    when everything is intact."""
     from .verification import verify
 
     report = verify(output_dir)
     for problem in report.problems:
         print(problem)
-    print(f"{len(report.checked)} products checked, {len(report.problems)} problems", file=sys.stderr)
+    if not quiet:
+        console.current().write_line(f"{len(report.checked)} products checked, {len(report.problems)} problems")
     return 0 if report.ok else 1
 
 
@@ -216,16 +228,27 @@ def _demo(mode: str, outdir: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tso3x`` console script."""
     args = _parse(argv)
-    level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    if args.command in ("run", "demo") and not args.verbose:
-        import distributed  # noqa: F401 - sets its loggers' levels on import; ours override them after
-
-        # the LocalCluster's start/stop chatter is not the user's business
-        for name in ("distributed", "bokeh", "tornado"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+    start = time.perf_counter()
+    if args.command in ("run", "demo"):
+        import distributed  # noqa: F401 - configures its loggers on import; cli_logging routes them to the console
     from .pipeline import run
 
+    with console.cli_logging(quiet=args.quiet, verbose=args.verbose):
+        status, products = _dispatch(args, run)
+        if status == 0 and args.command in ("run", "demo") and not args.quiet:
+            out = Path(args.output_dir) if args.command == "run" else Path(args.outdir) / "products"
+            for line in console.summary(products, out, time.perf_counter() - start):
+                console.current().write_line(line)
+    return status
+
+
+def _error(text: str) -> None:
+    """The last line of a failed command, ``tso3x: error: …`` (shown even with ``-q``)."""
+    console.current().write_line(f"tso3x: error: {text}")
+
+
+def _dispatch(args: argparse.Namespace, run) -> tuple[int, list[Path]]:
+    """Run the command: its exit status and the products it printed on stdout."""
     # the modules imported so far never become garbage: keep the collector from re-scanning them on every
     # full collection while the run allocates (about 1.5 s of CPU on a 1800-integration exposure)
     gc.freeze()
@@ -245,30 +268,31 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
             if written.skipped:
                 print(f"tso3x: {len(written.skipped)} item(s) not drawn; the warnings above say why", file=sys.stderr)
-            return 1 if written.skipped else 0
+            return (1 if written.skipped else 0), []
         elif args.command == "verify":
-            return _verify(args.output_dir)
+            return _verify(args.output_dir, args.quiet), []
         elif args.command == "simulate":
             exposure = _simulate(args)
             print(f"association: {exposure.asn}")
             for path in exposure.segments:
                 print(f"segment:     {path}")
             print(f"next:        {_run_command(exposure)}")
-            return 0
+            return 0, []
         else:
             products = _demo(args.mode, Path(args.outdir))
     except Tso3xInputError as exc:
-        print(f"tso3x: error: {exc}", file=sys.stderr)
-        return 2
+        _error(str(exc))
+        return 2, []
     except Tso3xRunError as exc:
-        print(f"tso3x: error: {exc}", file=sys.stderr)
-        return 1
+        _error(str(exc))
+        return 1, []
     except KeyboardInterrupt:
-        print("tso3x: error: interrupted; complete products are kept, run again to finish", file=sys.stderr)
-        return 130
-    for path in products:
-        print(path)
-    return 0
+        _error("interrupted; complete products are kept, run again to finish")
+        return 130, []
+    if args.quiet or not sys.stdout.isatty():  # on a terminal the summary lists them
+        for path in products:
+            print(path)
+    return 0, products
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -258,7 +258,9 @@ class Extract1d(StepParameters):
 
     title: ClassVar[str] = "extract_1d (spectroscopy; jwst names; unset: the EXTRACT1D reference file's value)"
 
-    subtract_background: bool | None = parameter(None, "subtract the background", cli="bool", default_text=_REF)
+    subtract_background: bool | None = parameter(
+        None, "subtract the background", cli="bool", default_text=_REF + "; NIS_SOSS: no"
+    )
     use_source_posn: bool | None = parameter(
         None, "place the aperture at the source position", cli="bool", default_text=_REF
     )
@@ -300,6 +302,92 @@ class WhiteLight(StepParameters):
         return lo, hi
 
 
+SOSS_BAD_PIX = ("masking", "model")
+
+
+def _optional_file(name: str, value: Any) -> str | None:
+    """An optional input file parameter: None, or a path that exists."""
+    if value is None:
+        return None
+    if not Path(value).is_file():
+        raise Tso3xInputError(value, f"{name} file not found")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class SossExtract(StepParameters):
+    """jwst ``extract_1d`` for NIS_SOSS (ATOCA and box extraction); jwst's names and defaults."""
+
+    title: ClassVar[str] = "extract_1d for NIS_SOSS (jwst names and defaults)"
+
+    soss_atoca: bool = parameter(True, "ATOCA decontamination (false: box extraction only)", cli="bool")
+    soss_threshold: float = parameter(1e-2, "ATOCA: relative trace-profile threshold of modelled pixels", type=float)
+    soss_n_os: int = parameter(2, "ATOCA: minimum oversampling of the wavelength grid", type=int)
+    soss_wave_grid_in: str | None = parameter(
+        None, "ATOCA: wavelength grid file (SossWaveGridModel)", metavar="FILE", default_text="adaptive grid"
+    )
+    soss_wave_grid_out: str | None = parameter(
+        None,
+        "ATOCA: write the wavelength grid used to this file",
+        metavar="FILE",
+        default_text="not written",
+        recipe=False,
+    )
+    soss_estimate: str | None = parameter(
+        None, "ATOCA: flux estimate (SpecModel) for the grid and Tikhonov factor", metavar="FILE", default_text="none"
+    )
+    soss_rtol: float = parameter(1.0e-4, "ATOCA: relative tolerance of a pixel model", type=float)
+    soss_max_grid_size: int = parameter(20000, "ATOCA: maximum wavelength grid size", type=int)
+    soss_tikfac: float | None = parameter(
+        None, "ATOCA: Tikhonov regularisation factor", type=float, default_text="searched"
+    )
+    soss_width: float = parameter(40.0, "box aperture width [pix]", type=float)
+    soss_bad_pix: str = parameter("masking", "bad pixels: masked, or replaced by the ATOCA model", choices=SOSS_BAD_PIX)
+    soss_modelname: str | None = parameter(
+        None,
+        "ATOCA: file name for the trace models and box weights",
+        metavar="FILE",
+        default_text="not written",
+        recipe=False,
+    )
+    soss_order_3: bool = parameter(True, "extract order 3 (SUBSTRIP256)", cli="bool")
+
+    def __post_init__(self) -> None:
+        if self.soss_bad_pix not in SOSS_BAD_PIX:
+            raise Tso3xInputError(None, f"soss_bad_pix must be masking or model, not {self.soss_bad_pix!r}")
+        for k in ("soss_threshold", "soss_rtol", "soss_width"):
+            self._set(k, _number(k, getattr(self, k)))
+        if not (math.isfinite(self.soss_width) and self.soss_width > 0):
+            raise Tso3xInputError(None, f"soss_width must be a positive number, not {self.soss_width!r}")
+        if self.soss_tikfac is not None:
+            self._set("soss_tikfac", _number("soss_tikfac", self.soss_tikfac))
+        self._set("soss_n_os", _integer("soss_n_os", self.soss_n_os, minimum=1))
+        self._set("soss_max_grid_size", _integer("soss_max_grid_size", self.soss_max_grid_size, minimum=1))
+        for k in ("soss_wave_grid_in", "soss_estimate"):
+            self._set(k, _optional_file(k, getattr(self, k)))
+        self._set("soss_atoca", bool(self.soss_atoca))
+        self._set("soss_order_3", bool(self.soss_order_3))
+
+    @property
+    def generates_model(self) -> bool:
+        """Whether jwst builds the ATOCA model (``soss_atoca``, or ``soss_bad_pix="model"``)."""
+        return self.soss_atoca or self.soss_bad_pix == "model"
+
+
+@dataclass(frozen=True)
+class Photom(StepParameters):
+    """jwst ``photom`` on the extracted NIS_SOSS spectra."""
+
+    title: ClassVar[str] = "photom (NIS_SOSS spectra; jwst names and defaults)"
+
+    apply_time_correction: bool = parameter(
+        True, "apply the PHOTOM file's time-dependence correction, if it has one", cli="bool"
+    )
+
+    def __post_init__(self) -> None:
+        self._set("apply_time_correction", bool(self.apply_time_correction))
+
+
 PIXEL_REPLACE_ALGORITHMS = ("mingrad", "fit_profile")
 
 
@@ -338,6 +426,27 @@ class References(StepParameters):
         None, "EXTRACT1D reference file (JSON)", metavar="FILE", default_text="none: the whole array, no background"
     )
     override_apcorr: str | None = parameter(None, "APCORR reference file", metavar="FILE", default_text="none")
+    override_pastasoss: str | None = parameter(
+        None, "NIS_SOSS: PASTASOSS reference file (asdf; required, no N/A)", metavar="FILE", default_text="none"
+    )
+    override_specprofile: str | None = parameter(
+        None, "NIS_SOSS: SPECPROFILE reference file (required, no N/A)", metavar="FILE", default_text="none"
+    )
+    override_speckernel: str | None = parameter(
+        None, "NIS_SOSS: SPECKERNEL reference file (required, no N/A)", metavar="FILE", default_text="none"
+    )
+    override_photom: str | None = parameter(
+        None, "NIS_SOSS: PHOTOM reference file (N/A: photom skipped, flux in DN/s)", metavar="FILE", default_text="none"
+    )
+    override_area: str | None = parameter(
+        None, "NIS_SOSS: AREA reference file (accepted, unused, as jwst)", metavar="FILE", default_text="none"
+    )
+    override_wavelengthrange: str | None = parameter(
+        None,
+        "NIS_SOSS: WAVELENGTHRANGE file for the white light (N/A: full range)",
+        metavar="FILE",
+        default_text="none",
+    )
 
     def __post_init__(self) -> None:
         for f in self.fields():
@@ -465,7 +574,7 @@ class Execution(StepParameters):
     chunk_mb: float = parameter(
         DEFAULT_CHUNK_MB, "megabytes of all arrays of one chunk of integrations", type=float, recipe=False
     )
-    quiet: bool = parameter(False, "only warnings and errors, no progress bars", cli="none", recipe=False)
+    quiet: bool = parameter(False, "no progress display and no dashboard link", cli="none", recipe=False)
     client: Any = parameter(None, "a distributed.Client to run on", cli="none", recipe=False)
 
     def __post_init__(self) -> None:
@@ -486,6 +595,8 @@ SECTIONS: dict[str, type[StepParameters]] = {
     "extract_1d": Extract1d,
     "white_light": WhiteLight,
     "pixel_replace": PixelReplace,
+    "soss_extract": SossExtract,
+    "photom": Photom,
     "references": References,
     "outputs": Outputs,
     "execution": Execution,
@@ -501,6 +612,8 @@ class RunConfig:
     extract_1d: Extract1d
     white_light: WhiteLight
     pixel_replace: PixelReplace
+    soss_extract: SossExtract
+    photom: Photom
     references: References
     outputs: Outputs
     execution: Execution

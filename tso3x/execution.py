@@ -6,9 +6,9 @@ address (what dask-jobqueue, dask-gateway or a Kubernetes deployment hand out), 
 runs on dask's local schedulers instead (no cluster; handy for debugging).
 
 :func:`compute` is what every step calls instead of :func:`dask.compute`: on a distributed client it
-submits the graph, shows a progress bar on the terminal while its tasks complete (unless the run is
-quiet) and gathers the small per-chunk results. The choices travel in dask's config (``tso3x.progress``)
-set by :func:`cluster`, so the steps take no extra arguments.
+submits the graph, shows the progress of its tasks (:class:`Progress`: a bar on a terminal, occasional log
+lines elsewhere; nothing when the run is quiet) and gathers the small per-chunk results. The choices travel
+in dask's config (``tso3x.progress``) set by :func:`cluster`, so the steps take no extra arguments.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 import dask
 
+from . import console
+
 log = logging.getLogger(__name__)
 
 LOCAL_SCHEDULERS = ("threads", "synchronous")
-_BAR = 30
 
 
 def _active_client():
@@ -75,7 +76,7 @@ def cluster(
     memory_limit : str, optional
         Memory limit per worker of that LocalCluster (dask syntax: ``"4GB"``, ``"auto"``).
     quiet : bool
-        No progress bars.
+        No progress and no dashboard link (at info level; debug has it).
     """
     progress = not quiet
     # tso3x rechunks only to merge small pieces: plain tasks beat the p2p shuffle distributed defaults to
@@ -107,19 +108,77 @@ def cluster(
                 )
             )
             client = stack.enter_context(Client(local))
-            message = f"dask dashboard: {client.dashboard_link}"
-            log.info(message)
-            if progress:
-                print(message, file=sys.stderr)
+            log.log(logging.INFO if progress else logging.DEBUG, "dask dashboard: %s", client.dashboard_link)
         with dask.config.set(scheduler=client, **settings):
             yield client
 
 
-def _draw(label: str, done: int, total: int, start: float, end: str = "") -> None:
-    filled = _BAR * done // max(total, 1)
-    bar = "#" * filled + "-" * (_BAR - filled)
-    sys.stderr.write(f"\r{label:<22} [{bar}] {done}/{total} {time.perf_counter() - start:6.1f} s{end}")
-    sys.stderr.flush()
+class Progress:
+    """The progress of one phase while its tasks complete.
+
+    On a terminal, a bar on the console (:mod:`tso3x.console`: log lines never run into it), redrawn every
+    ``tick`` seconds so its clock runs, and cleared at the end. Elsewhere (a log file, a batch job) a plain
+    info line ``<label>: <done>/<total> tasks, <t> s`` after 10 s and then ever less often (every time the
+    elapsed time has grown by half). Either way the phase ends with one info line, ``<label>: <n> tasks in
+    <t> s``. Shown only while the run is not quiet (dask config ``tso3x.progress``).
+
+    Parameters
+    ----------
+    label : str
+        The phase.
+    total : int
+        Its tasks.
+    tick : float
+        Seconds between redraws and checks.
+    start : float, optional
+        When the phase started (``time.perf_counter()``; default: now).
+    """
+
+    first_report = 10.0
+
+    def __init__(self, label: str, total: int, tick: float = 0.5, start: float | None = None) -> None:
+        self.label, self.total, self.done = label, total, 0
+        self.start = time.perf_counter() if start is None else start
+        self._lock = threading.Lock()  # the ticker thread shows the progress too
+        self.shown = bool(dask.config.get("tso3x.progress", False))
+        self.console = console.current()
+        self.bar = self.shown and self.console.is_terminal()
+        self._next_report = self.first_report
+        self._stop = threading.Event()
+        self._ticker = None
+        if self.shown:
+            self._ticker = threading.Thread(target=self._tick, args=(tick,), daemon=True, name="tso3x-progress")
+            self._ticker.start()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def update(self, done: int) -> None:
+        """``done`` tasks of the phase are complete."""
+        self.done = done
+        self._show()
+
+    def _show(self) -> None:
+        with self._lock:
+            if self.bar:
+                self.console.draw_bar(console.bar_text(self.label, self.done, self.total, self.elapsed()))
+            elif self.shown and self.elapsed() >= self._next_report and self.done < self.total:
+                log.info("%s: %d/%d tasks, %.0f s", self.label, self.done, self.total, self.elapsed())
+                self._next_report = max(self._next_report + self.first_report, 1.5 * self.elapsed())
+
+    def _tick(self, every: float) -> None:
+        while not self._stop.wait(every):
+            self._show()
+
+    def close(self, completed: bool = True) -> None:
+        """Stop showing the phase; with ``completed``, log how long it took."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        if self.bar:
+            self.console.clear_bar()
+        if completed:
+            log.info("%s: %d tasks in %.1f s", self.label, self.total, self.elapsed())
 
 
 def compute(*collections, label: str = "computing") -> tuple:
@@ -192,25 +251,24 @@ def compute_each(items: list[list], label: str = "computing") -> Iterator[tuple[
             owner.setdefault(key, []).append(i)
     futures = [f for group in persisted for f in futures_of(group)]
     unique = list({f.key: f for f in futures}.values())
-    show = dask.config.get("tso3x.progress", False) and sys.stderr.isatty()
     for i, n in enumerate(left):
         if n == 0:
             yield i, _compute_flat(persisted[i], scheduler=client)
-    done, failure = 0, None
-    for future in as_completed(unique):
-        done += 1
-        if show:
-            _draw(label, done, len(unique), start, end="\n" if done == len(unique) else "")
-        if future.status == "error":
-            failure = failure or future  # its groups never complete; the others go on
-            continue
-        for i in owner[future.key]:
-            left[i] -= 1
-            if left[i] == 0:
-                yield i, _compute_flat(persisted[i], scheduler=client)
+    progress, failure = Progress(label, len(unique), start=start), None
+    try:
+        for done, future in enumerate(as_completed(unique), start=1):
+            progress.update(done)
+            if future.status == "error":
+                failure = failure or future  # its groups never complete; the others go on
+                continue
+            for i in owner[future.key]:
+                left[i] -= 1
+                if left[i] == 0:
+                    yield i, _compute_flat(persisted[i], scheduler=client)
+    finally:
+        progress.close(completed=failure is None and progress.done == len(unique))
     if failure is not None:
         failure.result()  # raises the task's exception
-    log.info("%s: %d tasks in %.1f s", label, len(unique), time.perf_counter() - start)
 
 
 class PendingGroups(Protocol):

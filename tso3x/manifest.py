@@ -6,16 +6,18 @@
      "reason": null | "why it failed", "started": ISO time, "finished": ISO time or null, "host": ..., "pid": ...,
      "association": path, "parameters": {...},
      "inputs": {path: {"role": ..., "xxh3_128": ..., "size": ..., "mtime_ns": ..., "ctime_ns": ..., "ino": ...}},
-     "products": {name: {"xxh3_128": hex or null (not written), "size": ..., "recipe": hex or null}}}
+     "products": {name: {"xxh3_128": hex or null (not written), "size": ..., "recipe": hex or null,
+                         "outliers": {"flagged": ..., "pixels": ...} (crfints only)}}}
 
 Files are identified by their XXH3 128-bit hash (``xxhash``): a checksum against damage and changed
 inputs, not a cryptographic signature, and about 15 times faster than SHA-256, so hashing the inputs and
 products of a run costs well under a second of CPU per 10 GB read from the page cache. A product's
 *recipe* is the SHA-256 of everything it is made from (tso3x version, the parameters that matter to it,
 the hashes of its inputs): a rerun keeps a product whose recipe is unchanged and whose file still has the
-recorded hash. Manifests of version 1 (SHA-256) are read but their hashes are not trusted: a rerun
-recomputes every product. The manifest is rewritten atomically (temporary file, ``fsync``, rename)
-whenever a product is complete, so after any interruption it lists only complete products.
+recorded hash. A crfints also records the pixels outlier detection flagged in it out of all its pixels (SCI
+values), which ``tso3x run`` sums up at its end. Manifests of version 1 (SHA-256) are read but their hashes
+are not trusted: a rerun recomputes every product. The manifest is rewritten atomically (temporary file,
+``fsync``, rename) whenever a product is complete, so after any interruption it lists only complete products.
 
 :class:`Ledger` keeps the manifest of the run in progress; it hashes inputs and products on a background
 thread so the hashing overlaps the computation.
@@ -43,6 +45,8 @@ MANIFEST_VERSION = 2
 #: the key of a file's hash in the manifest, and the algorithm
 HASH = "xxh3_128"
 _READ_BYTES = 8 * 2**20
+#: what a product's entry may record besides its hash, size and recipe (kept with a product a rerun keeps)
+_FACTS = ("outliers",)
 _STAMP = ("size", "mtime_ns", "ctime_ns", "ino")
 
 
@@ -154,6 +158,7 @@ class Ledger:
             same = old.get(HASH) and all(old.get(k) == now[k] for k in _STAMP)
             self._inputs[key] = (role, now, old[HASH] if same else self._pool.submit(hash_file, file))
         self._products: dict[str, dict] = {}
+        self._facts: dict[str, dict] = {}  #: product → its _FACTS
         self._pending: dict[str, tuple[Path, Future]] = {}
         self._recipes: dict[str, tuple[dict, list[str]]] = {}
         self.manifest = {
@@ -199,11 +204,14 @@ class Ledger:
             log.warning("%s: damaged since it was written; recomputing it", path.name)
             return False
         self._products[name] = {HASH: old[HASH], "size": old["size"]}
+        self._facts[name] = {k: old[k] for k in _FACTS if k in old}
         log.info("%s: complete and unchanged; kept", path.name)
         return True
 
-    def done(self, name: str, path: Path) -> None:
-        """Record a product that is complete (its hash is computed in the background)."""
+    def done(self, name: str, path: Path, **facts) -> None:
+        """Record a product that is complete (its hash is computed in the background), with what else its
+        entry records (``outliers``)."""
+        self._facts[name] = {k: v for k, v in facts.items() if k in _FACTS}
         self._pending[name] = (Path(path), self._pool.submit(hash_file, path))
         self.save()
 
@@ -234,7 +242,7 @@ class Ledger:
         for name, entry in self._products.items():
             entry = dict(entry)
             entry["recipe"] = self._recipe(name) if entry[HASH] else None
-            products[name] = entry
+            products[name] = {**entry, **self._facts.get(name, {})}
         self.manifest.update(status=status, reason=reason, inputs=inputs, products=products)
         if status != "running":
             self.manifest["finished"] = _now()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import product_names
+from . import notes, product_names
 from .config import RunConfig
 from .errors import Tso3xInputError, Tso3xRunError
 from .execution import PendingGroups, cluster, compute_alongside, on_client
@@ -236,9 +236,11 @@ def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
     names = [product_names.crfints(f, plan.association.asn_id) for f in ds.attrs["segment_files"]]
     keep = {name for name in names if reuse and ledger.reusable(name, out / name)}
     flagged = detect_outliers(ds, config.outlier_detection)
-    crf = plan_crfints(
-        flagged, plan.association, out, keep=keep, counts=store, on_sealed=lambda p: ledger.done(p.name, p)
-    )
+
+    def sealed(path: Path, outliers: int, pixels: int) -> None:
+        ledger.done(path.name, path, outliers={"flagged": outliers, "pixels": pixels})
+
+    crf = plan_crfints(flagged, plan.association, out, keep=keep, counts=store, on_sealed=sealed)
     if not keep and not store and plan.mode.measures_in_one_pass and on_client():
         return _Flagged(flagged, crf.paths, pending=crf)
     compute_alongside([], [crf], label="outlier_detection")
@@ -256,7 +258,8 @@ def _products(plan: Plan, ledger: Ledger) -> list[Path]:
     flagged = [_flag(plan, ds, ledger) for ds in plan.exposures]
     rank = {name: i for i, name in enumerate(plan.crfints_names())}
     crfints = sorted((p for f in flagged for p in f.crfints), key=lambda p: rank.get(p.name, len(rank)))
-    cubes = [plan.mode.prepare(f.cube) for f in flagged]
+    with notes.gathered():  # one detector's pixel_replace says what the other's would
+        cubes = [plan.mode.prepare(f.cube) for f in flagged]
     pending = [f.pending for f in flagged if f.pending is not None]
     store = None
     if config.outputs.zarr is not None:

@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from dask.base import tokenize
 
-from .. import names
+from .. import names, notes
 from ..dataset import concat_integrations, segment_slices
 from ..errors import Tso3xInputError
 from .fitsfile import HduLayout, find_hdu, image_source, read_layout, read_table
@@ -246,7 +246,7 @@ def _cube_hdus(path: Path, layout: list[HduLayout]) -> tuple[dict[str, HduLayout
         if hdu is None or hdu.header.get("NAXIS", 0) == 0:
             continue
         if image_source(path, hdu).shape != shape:
-            log.warning("%s: %s shape differs from SCI; it is left out of outlier detection", path, extname)
+            notes.warning(log, "%s shape differs from SCI; it is left out of outlier detection", extname)
             continue
         found[extname] = hdu
     return found, shape
@@ -310,7 +310,8 @@ def open_segment(path: str | Path, chunk_mb: float = DEFAULT_CHUNK_MB, segment: 
     path = Path(path).resolve()
     layout = read_layout(path)
     primary = layout[0]
-    hdus, shape = _cube_hdus(path, layout)
+    with notes.segment(path):
+        hdus, shape = _cube_hdus(path, layout)
     times_hdu = find_hdu(layout, "INT_TIMES")
     if times_hdu is None:
         raise Tso3xInputError(path, "no INT_TIMES extension")
@@ -427,7 +428,8 @@ def open_exposures(members: list[Path] | tuple[Path, ...], chunk_mb: float = DEF
     Every member is opened and checked (headers, shapes, INT_TIMES) before anything is computed.
     The first member's exposure must be TSO (calwebb_tso3's check); otherwise a Tso3xInputError.
     """
-    segments = [open_segment(p, chunk_mb) for p in members]
+    with notes.gathered():  # a problem every segment has is told once
+        segments = [open_segment(p, chunk_mb) for p in members]
     if not is_tso(segments[0].attrs):
         raise Tso3xInputError(
             segments[0].attrs["path"],

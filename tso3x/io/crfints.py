@@ -234,9 +234,10 @@ class CrfintsPlan:
     groups: list[list]
     variables: tuple[str, ...]
     counts: bool
-    on_sealed: Callable[[Path], None] | None = None
+    on_sealed: Callable[[Path, int, int], None] | None = None
     targets: list[CubeTarget | None] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    pixels: list[int] = field(default_factory=list)  #: SCI values of each segment (its nints × ny × nx)
     per_segment: list[np.ndarray | None] = field(default_factory=list)
 
     def finish(self, i: int, results: list) -> None:
@@ -245,12 +246,13 @@ class CrfintsPlan:
         if target is not None:
             result = results[0]
             sums = {v: checksum.fold(int(result[:, 0, k].sum(dtype=np.uint64))) for k, v in enumerate(self.variables)}
-            log.info("%s: %d pixels marked as outliers", Path(target.final_path).name, int(result[:, 0, -1].sum()))
+            flagged = int(result[:, 0, -1].sum())
             if not result[:, 0, -2].any():
                 log.warning("%s: every SCI value is NaN; its measurements will be NaN (white light 0)", self.sources[i])
             path = seal(target, sums)
+            log.info("wrote %s (%d pixels flagged as outliers)", path.name, flagged)
             if self.on_sealed is not None:
-                self.on_sealed(path)
+                self.on_sealed(path, flagged, self.pixels[i])
         if self.counts:
             self.per_segment[i] = results[-1]
 
@@ -266,7 +268,7 @@ def plan_crfints(
     *,
     keep: Collection[str] = (),
     counts: bool = True,
-    on_sealed: Callable[[Path], None] | None = None,
+    on_sealed: Callable[[Path, int, int], None] | None = None,
 ) -> CrfintsPlan:
     """Allocate the crfints of an outlier-flagged exposure Dataset and build (not compute) their writes.
 
@@ -282,7 +284,8 @@ def plan_crfints(
     counts : bool
         Also compute the outliers flagged in each integration (in the same pass).
     on_sealed : callable, optional
-        Called with the path of each crfints as soon as it is complete.
+        Called as soon as each crfints is complete with its path, the pixels it flags as outliers and its
+        pixels (SCI values).
     """
     variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
     params = flagged.attrs.get("outlier_detection_parameters", "")
@@ -310,5 +313,6 @@ def plan_crfints(
             plan.targets.append(target)
             plan.groups.append(group)
             plan.sources.append(src)
+            plan.pixels.append(int(seg[names.SCI].size))
     plan.per_segment = [None] * len(plan.groups)
     return plan

@@ -172,8 +172,13 @@ def _in_member_order(items: list[tuple], asn: Association) -> list[tuple]:
 
 def _ordered_metas(spectra: list[xr.Dataset], asn: Association) -> list[tuple[SegmentMeta, xr.Dataset]]:
     """(segment meta, its spectra Dataset) of every segment, in association member order."""
-    items = _in_member_order([(m.path, m, ds) for ds in spectra for m in segment_metas(ds)], asn)
-    return [it[1:] for it in items]
+    seen, items = set(), []
+    for ds in spectra:  # (NIS_SOSS: one Dataset per order of the same segments)
+        for m in segment_metas(ds):
+            if m.path not in seen:
+                seen.add(m.path)
+                items.append((m.path, m, ds))
+    return [it[1:] for it in _in_member_order(items, asn)]
 
 
 def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) -> list[tuple]:
@@ -188,8 +193,13 @@ def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) 
     return [it[1:] for it in items]
 
 
-def _segment_results(items: list[tuple[SegmentMeta, xr.Dataset]], asn: Association, extract1d) -> list:
-    """Per segment (association order), the PRIMARY metadata of jwst's extract_1d result, for blending."""
+def _segment_results(
+    items: list[tuple[SegmentMeta, xr.Dataset]], asn: Association, extract1d, result_meta: dict | None = None
+) -> list:
+    """Per segment (association order), the PRIMARY metadata of jwst's extract_1d result, for blending.
+
+    ``result_meta`` (dotted paths → values) replaces the EXTRACT1D file's name (NIS_SOSS: its reference
+    files, photom's status, the ``soss_extract1d`` parameters)."""
     out = []
     for meta, ds in items:
         updates = {
@@ -203,14 +213,23 @@ def _segment_results(items: list[tuple[SegmentMeta, xr.Dataset]], asn: Associati
         }
         if ds.attrs.get("S_OUTLIR") == "COMPLETE":
             updates["meta.cal_step.outlier_detection"] = "COMPLETE"
+        if result_meta is not None:
+            del updates["meta.ref_file.extract1d.name"]
+            updates.update(result_meta)
         out.append(segment_result(meta.primary_header.copy(), updates))
     return out
 
 
 def write_template(
-    spectra: list[xr.Dataset], path: str | os.PathLike, asn: Association, extract1d: str | os.PathLike | None = None
+    spectra: list[xr.Dataset],
+    path: str | os.PathLike,
+    asn: Association,
+    extract1d: str | os.PathLike | None = None,
+    result_meta: dict | None = None,
 ) -> list[SpecTable]:
     """Save the x1dints as stdatamodels writes it but with one row per EXTRACT1D table (a template).
+
+    ``result_meta``: see :func:`_segment_results`.
 
     Returns
     -------
@@ -237,7 +256,7 @@ def write_template(
         units["WAVELENGTH"] = "um"
         x1d.spec.append(_tso_spec(length, keywords, units))
         tables.append(SpecTable(ds.isel({names.INTEGRATION: sl}), keywords, length))
-    results = _segment_results(items, asn, extract1d)
+    results = _segment_results(items, asn, extract1d, result_meta)
     blend(results, x1d)
     for m in results:
         m.close()
@@ -261,6 +280,7 @@ def allocate(
     tmp_dir: str | os.PathLike,
     asn: Association,
     extract1d: str | os.PathLike | None = None,
+    result_meta: dict | None = None,
 ) -> tuple[tablefile.TableFileTarget, list]:
     """Pre-allocate the x1dints in ``tmp_dir``; returns the target and the lazy per-table DATASUMs.
 
@@ -270,7 +290,7 @@ def allocate(
     final_path, tmp_dir = Path(final_path), Path(tmp_dir)
     template = tmp_dir / "template" / final_path.name  # stdatamodels records the name it saves under
     template.parent.mkdir(exist_ok=True)
-    tables = write_template(spectra, template, asn, extract1d)
+    tables = write_template(spectra, template, asn, extract1d, result_meta)
     extract1d_hdus = [h.index for h in read_layout(template) if h.name == "EXTRACT1D"]
     nrows = {i: t.spectra.sizes[names.INTEGRATION] for i, t in zip(extract1d_hdus, tables, strict=True)}
     target = tablefile.allocate(template, tmp_dir / final_path.name, final_path, nrows)

@@ -194,7 +194,9 @@ def integration_dataset(
                 ds[var] = cube[var].assign_coords({names.INTEGRATION: ds[names.INTEGRATION].values})
         out.append(ds if suffix is None else suffix_detector(ds, suffix))
     attrs = out[0].attrs
-    merged = xr.merge(out, join="outer", combine_attrs="drop_conflicts") if len(out) > 1 else out[0]
+    merged = (  # compat: xarray's present default, named (it warns that the default will change)
+        xr.merge(out, join="outer", compat="no_conflicts", combine_attrs="drop_conflicts") if len(out) > 1 else out[0]
+    )
     return merged.assign_attrs(attrs)
 
 

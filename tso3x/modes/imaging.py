@@ -11,6 +11,7 @@ import xarray as xr
 
 from .. import product_names
 from ..config import RunConfig
+from ..dataset import segment_files
 from ..execution import compute, compute_alongside
 from ..io.asn import Association
 from .base import ProductTarget
@@ -43,8 +44,8 @@ class Imaging:
 
         self.params = config.tso_photometry
         self.gain = open_gain(config.references.path("gain"))  # read once, for the checks and the photometry
-        for ds in exposures:
-            prepare_segments(ds, self.gain)
+        #: segment files of each exposure → their photometry set-ups (reused by the photometry)
+        self.checked = {tuple(segment_files(ds)): prepare_segments(ds, self.gain) for ds in exposures}
         if config.outputs.spec_bins is not None:
             log.warning("spec_bins ignored: imaging exposures have no spectra")
 
@@ -59,7 +60,10 @@ class Imaging:
         from ..steps.photometry import photometry
 
         compute_alongside([], target.alongside, label="outlier_detection")
-        tables = [photometry(cube, self.params, gain=self.gain) for cube in cubes]
+        tables = [
+            photometry(cube, self.params, gain=self.gain, segment_setups=self.checked.get(tuple(segment_files(cube))))
+            for cube in cubes
+        ]
         name = product_names.phot(target.asn.product_name)
         tmp = write_phot_ecsv(tables, target.tmp_dir / name, order=target.segment_order)
         final = target.output_dir / name

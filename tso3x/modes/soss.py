@@ -1,38 +1,214 @@
-"""NIRISS SOSS (NIS_SOSS): outlier detection only for now; extraction is not implemented yet (a warning
-says so), so the crfints are its only products."""
+"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``extract_1d`` (box path, ``soss_atoca=False``), ``photom`` of the
+spectra and the per-order ``white_light``, into ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``.
+
+As jwst: a FILTER other than CLEAR or a SUBARRAY other than SUBSTRIP256/SUBSTRIP96 skips the extraction
+with jwst's messages (the crfints are still written). ATOCA (``soss_atoca=True``, jwst's default, or
+``soss_bad_pix="model"``) is not implemented yet: the crfints are written and a warning says so.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import xarray as xr
 
-from ..config import RunConfig
+from .. import product_names
+from ..config import NOT_APPLICABLE, RunConfig
+from ..dataset import segment_files
+from ..errors import Tso3xInputError
 from ..execution import compute_alongside
+from ..io import x1dints
 from ..io.asn import Association
+from ..io.calints import segment_metas
+from ..io.soss_refs import (
+    read_pastasoss,
+    read_soss_photom,
+    read_speckernel,
+    read_specprofile,
+    read_wavelengthrange,
+    wavelength_range,
+)
+from ..io.whtlt import write_whtlt
+from ..steps import soss_extract
+from ..steps.white_light import assemble, lazy_sums
 from .base import ProductTarget
 
 log = logging.getLogger(__name__)
 
-SOSS_WARNING = "NIS_SOSS extraction is not supported yet: no x1dints or whtlt product is written"
+ATOCA_WARNING = (
+    "NIS_SOSS ATOCA extraction is not implemented yet: no x1dints or whtlt product is written "
+    "(--soss-atoca false gives box extraction)"
+)
+SUPERSTRIPES = ("SUB17STRIPE_SOSS", "SUB60STRIPE_SOSS", "SUB204STRIPE_SOSS", "SUB680STRIPE_SOSS")
+SUBARRAYS = ("SUBSTRIP256", "SUBSTRIP96")
+#: Reference files of the box path: (reftype, whether "N/A" is accepted).
+REFERENCES = (
+    ("pastasoss", False),
+    ("specprofile", False),
+    ("speckernel", False),
+    ("photom", True),
+    ("area", True),
+    ("wavelengthrange", True),
+)
+
+
+def skip_messages(attrs: dict) -> list[str] | None:
+    """jwst's error messages when it skips the SOSS extraction of an exposure (None: it extracts)."""
+    filter_, subarray = attrs.get("FILTER"), str(attrs.get("SUBARRAY", ""))
+    if filter_ != "CLEAR":
+        return [
+            f"The SOSS extraction is implemented for the CLEAR filter only. Requested filter is {filter_}.",
+            "extract_1d will be skipped.",
+        ]
+    if subarray not in SUBARRAYS:
+        return [
+            "The SOSS extraction is implemented for the SUBSTRIP256 and SUBSTRIP96 subarrays only. "
+            f"Subarray is currently {subarray}.",
+            "Extract1dStep will be skipped.",
+        ]
+    return None
 
 
 class Soss:
-    """NIS_SOSS exposures: the crfints, and a warning that no spectra are extracted."""
+    """NIS_SOSS exposures: box extraction of orders 1, 2 (and 3), photom, white light.
 
-    measures_in_one_pass = True  #: nothing is measured: the crfints are written in the one pass
+    Parameters
+    ----------
+    exposures : list of xarray.Dataset
+    config : RunConfig
+        Uses ``soss_extract``, ``extract_1d.subtract_background``, ``photom``, ``white_light`` and the
+        PASTASOSS, SPECPROFILE, SPECKERNEL, PHOTOM, AREA and WAVELENGTHRANGE reference files.
+
+    Raises
+    ------
+    Tso3xInputError
+        Before anything is written: a superstripe subarray; for box extraction, an omitted reference file, one
+        that is not of its type or does not fit the subarray, a PWCPOS outside the PASTASOSS bounds, no
+        white-light range for order 1.
+    """
 
     def __init__(self, exposures: list[xr.Dataset], config: RunConfig) -> None:
-        self.exposures = exposures
+        self.params = config.soss_extract
+        self.config = config
+        attrs = exposures[0].attrs
+        subarray = str(attrs.get("SUBARRAY", ""))
+        if subarray in SUPERSTRIPES:
+            raise Tso3xInputError(
+                segment_files(exposures[0])[0], f"SOSS superstripe subarray {subarray} is not supported yet", "PRIMARY"
+            )
+        self.skip = skip_messages(attrs)
+        self.atoca = self.skip is None and self.params.generates_model
+        self.setups: dict[tuple, list] = {}
+        self.range = config.white_light.range()
+        if self.extracting:
+            self._check(exposures, config)
+
+    @property
+    def extracting(self) -> bool:
+        return self.skip is None and not self.atoca
+
+    @property
+    def measures_in_one_pass(self) -> bool:
+        """The segment statistics need every integration before the extraction: the crfints are written
+        first and read back."""
+        return not self.extracting
+
+    def _check(self, exposures: list[xr.Dataset], config: RunConfig) -> None:
+        refs = config.references
+        for reftype, na in REFERENCES:
+            if refs.given(reftype) is None:
+                also = ' (or "N/A")' if na else ""
+                raise Tso3xInputError(
+                    None, f"NIS_SOSS extraction needs --override-{reftype} FILE{also} until CRDS is supported"
+                )
+        shape = (exposures[0].sizes["y"], exposures[0].sizes["x"])
+        pastasoss = read_pastasoss(refs.path("pastasoss"))
+        read_specprofile(refs.path("specprofile"), shape)
+        read_speckernel(refs.path("speckernel"))
+        self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
+        for ds in exposures:
+            self.setups[tuple(segment_files(ds))] = soss_extract.setups_for(
+                ds,
+                pastasoss,
+                self.photom,
+                width=self.params.soss_width,
+                order_3=self.params.soss_order_3,
+                background=bool(config.extract_1d.subtract_background),
+                apply_time_correction=config.photom.apply_time_correction,
+            )
+        wl = config.white_light
+        if refs.path("wavelengthrange") is not None:
+            rows = read_wavelengthrange(refs.path("wavelengthrange"))
+            first = self.setups[tuple(segment_files(exposures[0]))][0].orders[0].order
+            lo, hi = wavelength_range(rows, first, attrs_filter(exposures[0]), refs.path("wavelengthrange"))
+            # jwst's white_light keeps the first spectrum's range for every order
+            self.range = (
+                lo if wl.min_wavelength is None else wl.min_wavelength,
+                hi if wl.max_wavelength is None else wl.max_wavelength,
+            )
 
     def product_names(self, asn: Association) -> list[str]:
-        return []
+        if not self.extracting:
+            return []
+        return [product_names.x1dints(asn.product_name), product_names.whtlt(asn.product_name)]
 
     def prepare(self, cube: xr.Dataset) -> xr.Dataset:
         return cube
 
+    def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
+        """The lazy spectra Datasets of every exposure, one per order."""
+        return [sp for ds in cubes for sp in soss_extract.soss_extract(ds, self.setups[tuple(segment_files(ds))])]
+
     def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
-        log.warning(SOSS_WARNING)
-        compute_alongside([], target.alongside, label="outlier_detection")
-        return []
+        if not self.extracting:
+            if self.skip is not None:
+                for message in self.skip:
+                    log.error(message)
+                log.warning("extract_1d step could not be completed for any integrations")
+                log.warning("x1dints products will not be created.")
+            else:
+                log.warning(ATOCA_WARNING)
+            compute_alongside([], target.alongside, label="outlier_detection")
+            return []
+        spectra = self.spectra(cubes)
+        asn, tmp_dir = target.asn, target.tmp_dir
+        names_ = self.product_names(asn)
+        x1d_target, datasums = x1dints.allocate(
+            spectra, target.output_dir / names_[0], tmp_dir, asn, result_meta=self.result_meta()
+        )
+        entries, sums = lazy_sums(spectra, *self.range, asn=asn)
+        label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
+        datasums, sums = compute_alongside([datasums, sums], target.alongside, label=label)
+        curve = assemble(entries, list(sums), spectra[0].attrs)
+        written = [x1dints.seal(x1d_target, list(datasums))]
+        tmp = write_whtlt(curve, tmp_dir / names_[1])
+        final = target.output_dir / tmp.name
+        os.replace(tmp, final)
+        return written + [final]
+
+    def result_meta(self) -> dict:
+        """The metadata jwst's extract_1d and photom results carry (blended into the x1dints)."""
+        refs, p = self.config.references, self.params
+        out = {
+            f"meta.ref_file.{r}.name": NOT_APPLICABLE if refs.path(r) is None else os.path.abspath(refs.path(r))
+            for r in ("pastasoss", "specprofile", "speckernel", "photom", "area")
+        }
+        out["meta.cal_step.photom"] = "SKIPPED" if self.photom is None else "COMPLETE"
+        out.update(
+            {
+                "meta.soss_extract1d.width": p.soss_width,
+                "meta.soss_extract1d.apply_decontamination": p.soss_atoca,
+                "meta.soss_extract1d.tikhonov_factor": p.soss_tikfac,
+                "meta.soss_extract1d.oversampling": p.soss_n_os,
+                "meta.soss_extract1d.threshold": p.soss_threshold,
+                "meta.soss_extract1d.bad_pix": p.soss_bad_pix,
+            }
+        )
+        return out
+
+
+def attrs_filter(ds: xr.Dataset) -> str:
+    """FILTER of an exposure (from its first segment's PRIMARY header)."""
+    return str(segment_metas(ds)[0].primary_header.get("FILTER", ds.attrs.get("FILTER")))

@@ -13,7 +13,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import names, product_names
+from .. import names, notes, product_names
 from ..config import Extract1d, References, RunConfig, WhiteLight
 from ..dataset import segment_files
 from ..execution import compute_alongside
@@ -65,13 +65,14 @@ class Spectroscopy:
         apcorr = {}  # EXP_TYPE → APCORR contents: each reference file is read once
         #: segment files of each exposure → their extraction set-ups (reused by the extraction)
         self.checked = {}
-        for ds in exposures:
-            exp_type = str(ds.attrs.get("EXP_TYPE", ""))
-            if exp_type not in apcorr:
-                apcorr[exp_type] = read_apcorr_ref(config.references.path("apcorr"), exp_type)
-            self.checked[tuple(segment_files(ds))] = extract.setups(
-                ds, ref, apcorr[exp_type], tabulate=False, ref_path=self.extract1d, params=self.extract
-            )
+        with notes.gathered():  # what the segments of every detector have in common is said once
+            for ds in exposures:
+                exp_type = str(ds.attrs.get("EXP_TYPE", ""))
+                if exp_type not in apcorr:
+                    apcorr[exp_type] = read_apcorr_ref(config.references.path("apcorr"), exp_type)
+                self.checked[tuple(segment_files(ds))] = extract.setups(
+                    ds, ref, apcorr[exp_type], tabulate=False, ref_path=self.extract1d, params=self.extract
+                )
         if self.replace is not None:
             check_pixel_replace(exposures, self.replace)
 
@@ -93,12 +94,16 @@ class Spectroscopy:
 
     def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
         """The lazy ``extract_1d`` Dataset of every exposure cube."""
-        return [
-            extract.extract_1d(
-                ds, segment_setups=self.checked[tuple(segment_files(ds))], ref_path=self.extract1d, params=self.extract
-            )
-            for ds in cubes
-        ]
+        with notes.gathered():
+            return [
+                extract.extract_1d(
+                    ds,
+                    segment_setups=self.checked[tuple(segment_files(ds))],
+                    ref_path=self.extract1d,
+                    params=self.extract,
+                )
+                for ds in cubes
+            ]
 
     def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
         """Extract every exposure; write the x1dints, whtlt (and speclc) in one pass over the integrations.

@@ -327,7 +327,7 @@ def _simulate_detector(
         finally:
             model.close()
         paths.append(path)
-        log.info("wrote %s (%d integrations)", path.name, last - first + 1)
+        log.debug("wrote %s (%d integrations)", path.name, last - first + 1)
     return gain, paths, scene
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import notes
 from ..errors import Tso3xInputError
 from ..io.apcorr_ref import ApcorrRef, match_row
 from ..kernels import apcorr as kern
@@ -156,7 +157,7 @@ def segment_apcorr(
         keys = {"filter": prim.get("FILTER"), "grating": prim.get("GRATING"), "slit": slit}
     row = match_row(ref, **keys)
     wanted = ", ".join(f"{k.upper()}={v}" for k, v in keys.items())
-    log.info("%s: aperture correction from %s (row %s)", Path(path).name, ref.path.name, wanted)
+    notes.info(log, "aperture correction from %s (row %s)", ref.path.name, wanted)
     instrument = str(prim.get("INSTRUME", "")).upper()
     size = _sizes_in_pixels(ref, row["size"], path, instrument, wcs, radec, wavelength, dispaxis)
     if exp_type == "MIR_LRS-SLITLESS":

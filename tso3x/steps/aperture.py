@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import notes
 from ..errors import Tso3xInputError
 from ..io.apcorr_ref import ApcorrRef
 from ..io.calints import SegmentMeta
@@ -151,7 +152,7 @@ def nirspec_location(wcs, shape, dispaxis: int, xpos: float, ypos: float):
     if np.isfinite(location):
         trace = _nirspec_trace(shape, (x0, x1), (y0, y1), wcs, xpos, ypos)
     if not np.isfinite(location) or location < lower or location > upper:
-        log.warning("Source position could not be determined from the WCS; no position shift")
+        notes.warning(log, "Source position could not be determined from the WCS; no position shift")
         return None, None, None, None
     return middle, middle_wl, location, trace
 
@@ -237,7 +238,7 @@ def setup_segment(
     name = slit_name(prim, sci)
     sp_order = sci.get("SPORDER")
     if sp_order is None:
-        log.warning("spectral_order is None; using 1")
+        notes.warning(log, "spectral_order is None; using 1")
         sp_order = 1
     source_type = sci.get("SRCTYPE")
     user = dict(user)
@@ -245,10 +246,10 @@ def setup_segment(
         user["use_source_posn"] = False
     photom = str(prim.get("S_PHOTOM", "")).upper() == "COMPLETE"
     if not photom:
-        log.warning("The photom step has not been run.")
+        notes.warning(log, "The photom step has not been run.")
     pixar = sci.get("PIXAR_SR") if photom else 1.0
     if pixar is None:
-        log.warning("Pixel area (solid angle) is not populated; the flux will not be correct.")
+        notes.warning(log, "Pixel area (solid angle) is not populated; the flux will not be correct.")
         pixar = 1.0
     params = extract_parameters(ref, shape, name, int(sp_order), exp_type, ref_path=ref_path, **user)
     dispaxis = sci.get("DISPAXIS")
@@ -264,13 +265,15 @@ def setup_segment(
             xpos, ypos = sci.get("SRCXPOS") or 0.0, sci.get("SRCYPOS") or 0.0
             middle, _, location, trace = nirspec_location(wcs, shape, dispaxis, xpos, ypos)
         else:
-            log.warning("Source position cannot be found for EXP_TYPE %s", exp_type)
+            notes.warning(log, "Source position cannot be found for EXP_TYPE %s", exp_type)
             middle = location = trace = None
         if location is not None:
             nominal = kern.box_profile(shape, params, wl)[0]
             nominal_location, _ = kern.aperture_center(nominal, dispaxis, middle_pix=middle)
             offset = location - nominal_location
-            log.info("Source location %.2f, nominal %.2f: offset %.2f pixels", location, nominal_location, offset)
+            notes.info(
+                log, "Source location %s", f"{location:.2f}, nominal {nominal_location:.2f}: offset {offset:.2f} pixels"
+            )
             shift_by_offset(offset, params, update_trace=False)
     else:
         trace = None
@@ -294,7 +297,7 @@ def setup_segment(
         radec = (keywords["SLIT_RA"], keywords["SLIT_DEC"])
         apcorr = segment_apcorr(apcorr_ref, path, prim, sci, wcs, radec, wavelength[valid], dispaxis)
     elif apcorr_ref is not None:
-        log.info("%s: source type %s is not POINT: no aperture correction", path.name, source_type)
+        notes.info(log, "source type %s is not POINT: no aperture correction", source_type)
     return ApertureSetup(
         path=path,
         params=params,

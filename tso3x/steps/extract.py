@@ -15,7 +15,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import dqflags, names
+from .. import dqflags, names, notes
 from ..config import Extract1d
 from ..dataset import segment_slices
 from ..io.apcorr_ref import ApcorrRef
@@ -205,7 +205,11 @@ def setups(
         segs = [dataclasses.replace(s, apcorr=copy.deepcopy(s.apcorr)) for s in known]
     else:
         shape = (ds.sizes[names.Y], ds.sizes[names.X])
-        segs = [setup_segment(m, shape, ref, ref_path, apcorr_ref=apcorr_ref, **user) for m in segment_metas(ds)]
+        segs = []
+        with notes.gathered():
+            for meta in segment_metas(ds):
+                with notes.segment(meta.path):
+                    segs.append(setup_segment(meta, shape, ref, ref_path, apcorr_ref=apcorr_ref, **user))
     if tabulate and any(s.apcorr is not None and s.apcorr.kind == "phase" for s in segs):
         for setup, sl in zip(segs, segment_slices(ds), strict=True):
             if setup.apcorr is not None and setup.apcorr.kind == "phase":
@@ -263,7 +267,7 @@ def extract_1d(
     if params is None:
         params = Extract1d.from_user(**parameters)
     if ref_path is None:
-        log.warning("No extract1d reference file: the whole array is extracted with no background subtraction")
+        notes.warning(log, "No extract1d reference file: the whole array is extracted with no background subtraction")
     segs = setups(ds, ref, apcorr_ref, known=segment_setups, ref_path=ref_path, params=params)
     slices = segment_slices(ds)
     length = max(int(s.valid.sum()) for s in segs)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import notes
 from ..errors import Tso3xInputError
 
 log = logging.getLogger(__name__)
@@ -22,15 +23,17 @@ def _smoothing(value) -> int:
     sm = value
     if sm != int(sm):
         sm = int(np.round(sm))
-        log.warning("Smoothing length must be an integer. Rounding to %d", sm)
+        notes.warning(log, "Smoothing length must be an integer. Rounding to %d", sm)
     sm = int(sm)
     if sm != 0:
         if sm < 3:
-            log.warning("Smoothing length %d is not allowed. Setting it to 0.", sm)
+            notes.warning(log, "Smoothing length %d is not allowed. Setting it to 0.", sm)
             sm = 0
         elif sm % 2 == 0:
             sm -= 1
-            log.warning("Even smoothing lengths are not supported. Rounding the smoothing length down to %d.", sm)
+            notes.warning(
+                log, "Even smoothing lengths are not supported. Rounding the smoothing length down to %d.", sm
+            )
     return sm
 
 
@@ -167,8 +170,8 @@ def _warn_off_frame(p: dict, shape: tuple[int, int], path) -> None:
     outside = [k for k, size in edges if not -0.5 <= p[k] <= size - 0.5]
     if outside and p["src_coeff"] is None:
         limits = ", ".join(f"{k}={p[k]}" for k in outside)
-        log.warning(
-            "%s: aperture partly off the %dx%d frame (%s); only pixels inside it are used", path, ny, nx, limits
+        notes.warning(
+            log, "%s: aperture partly off the %dx%d frame (%s); only pixels inside it are used", path, ny, nx, limits
         )
 
 

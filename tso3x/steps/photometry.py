@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import names
+from .. import names, notes
 from ..config import TsoPhotometry
 from ..execution import compute
 from ..io.gain import open_gain
@@ -96,23 +96,31 @@ def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotom
         graphs.append(_map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=2, **kw))
     first = compute(*graphs, label="photometry: centroids")
     graphs, todo = [], []
-    for r, out in zip(results, first, strict=True):
-        cx, cy = out[:, 0, 0], out[:, 0, 1]
-        if not np.isfinite(cx).any() or not np.isfinite(cy).any():
-            log.warning("%s: Source could not be centroided.", r.setup.path or "segment")
-            r.centroid = np.stack([cx, cy], axis=1)
-            continue
-        xg, yg = float(np.nanmedian(cx)), float(np.nanmedian(cy))
-        log.debug("New best guess source position: %s,%s", xg, yg)
-        seg = ds.isel({names.INTEGRATION: r.setup.rows})
-        kw = dict(factor=r.setup.factor, xc=xg, yc=yg, radius=p.radius_inner, box=p.fit_box_width)
-        graphs.append(
-            _map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=5, fit_box=p.fit_box_width, **kw)
-        )
-        todo.append(r)
+    with notes.gathered():
+        for r, out in zip(results, first, strict=True):
+            with notes.segment(r.setup.path):
+                graph = _fit_pass(ds, r, out, p)
+            if graph is not None:
+                graphs.append(graph)
+                todo.append(r)
     for r, out in zip(todo, compute(*graphs, label="photometry: PSF fits"), strict=True):
         r.centroid = out[:, 0, :2].copy()
         r.psf = out[:, 0, 2:].copy()
+
+
+def _fit_pass(ds: xr.Dataset, r: _SegmentResult, first: np.ndarray, p: TsoPhotometry) -> da.Array | None:
+    """The centroid and PSF-fit pass of one segment around the median of its first centroids (None, and NaN
+    centroids, when none was found)."""
+    cx, cy = first[:, 0, 0], first[:, 0, 1]
+    if not np.isfinite(cx).any() or not np.isfinite(cy).any():
+        notes.warning(log, "Source could not be centroided.")
+        r.centroid = np.stack([cx, cy], axis=1)
+        return None
+    xg, yg = float(np.nanmedian(cx)), float(np.nanmedian(cy))
+    notes.debug(log, "New best guess source position: %s", f"{xg},{yg}")
+    seg = ds.isel({names.INTEGRATION: r.setup.rows})
+    kw = dict(factor=r.setup.factor, xc=xg, yc=yg, radius=p.radius_inner, box=p.fit_box_width)
+    return _map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=5, fit_box=p.fit_box_width, **kw)
 
 
 def _centres(r: _SegmentResult, p: TsoPhotometry) -> None:
@@ -120,19 +128,20 @@ def _centres(r: _SegmentResult, p: TsoPhotometry) -> None:
     planned = (np.full(n, r.setup.xref), np.full(n, r.setup.yref))
     if r.centroid is None:
         r.x, r.y = planned
-        log.info("Using planned center x,y = %.2f,%.2f", r.setup.xref, r.setup.yref)
+        notes.info(log, "Using planned center x,y = %s", f"{r.setup.xref:.2f},{r.setup.yref:.2f}")
         return
     cx, cy = r.centroid[:, 0], r.centroid[:, 1]
     if np.isnan(cx).all() or np.isnan(cy).all():
-        log.warning("Centroid fit failed. Using initial estimate for source location.")
+        notes.warning(log, "Centroid fit failed. Using initial estimate for source location.")
         r.x, r.y = planned
     elif not p.moving_centroid:
         r.x, r.y = np.full(n, np.nanmedian(cx)), np.full(n, np.nanmedian(cy))
-        log.info("Using median centroid x,y = %.2f,%.2f", r.x[0], r.y[0])
+        notes.info(log, "Using median centroid x,y = %s", f"{r.x[0]:.2f},{r.y[0]:.2f}")
     else:
         if np.isnan(cx).any():
             # jwst 3.0.0 crashes here (photutils refuses NaN positions); tso3x gives NaN rows instead
-            log.warning("moving centroid: %d integrations without a centroid get NaN photometry", np.isnan(cx).sum())
+            missing = int(np.isnan(cx).sum())
+            notes.warning(log, "moving centroid: %d integrations without a centroid get NaN photometry", missing)
         r.x, r.y = cx.copy(), cy.copy()
 
 
@@ -236,7 +245,13 @@ def _assemble(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotometry) -
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def photometry(ds: xr.Dataset, params: TsoPhotometry | None = None, gain=None, **parameters) -> xr.Dataset:
+def photometry(
+    ds: xr.Dataset,
+    params: TsoPhotometry | None = None,
+    gain=None,
+    segment_setups: list[PhotometrySetup] | None = None,
+    **parameters,
+) -> xr.Dataset:
     """Aperture photometry of every integration of an imaging TSO exposure, as jwst ``tso_photometry``.
 
     Parameters
@@ -249,6 +264,9 @@ def photometry(ds: xr.Dataset, params: TsoPhotometry | None = None, gain=None, *
     gain : path, GainRef or ndarray, optional
         GAIN reference file (read when first needed) or (ny, nx) gain [electron/DN]; required for DN/s data
         only.
+    segment_setups : list of PhotometrySetup, optional
+        What :func:`prepare_segments` made of these segments with this gain (checked already: not made, nor
+        its warnings given, again).
     **parameters
         ``radius`` (aperture radius), ``radius_inner``, ``radius_outer`` (background annulus; ``radius_inner``
         also masks the source for the centroiding background), ``centroid_source`` (centroid the source and
@@ -272,11 +290,15 @@ def photometry(ds: xr.Dataset, params: TsoPhotometry | None = None, gain=None, *
     """
     if params is None:
         params = TsoPhotometry.from_user(**parameters)
-    results = [_SegmentResult(s) for s in prepare_segments(ds, open_gain(gain))]
+    if segment_setups is None:
+        segment_setups = prepare_segments(ds, open_gain(gain))
+    results = [_SegmentResult(s) for s in segment_setups]
     if params.centroid_source:
         log.info("Centroiding the source in each integration")
         _centroid_passes(ds, results, params)
-    for r in results:
-        _centres(r, params)
+    with notes.gathered():
+        for r in results:
+            with notes.segment(r.setup.path):
+                _centres(r, params)
     _aperture_pass(ds, results, params)
     return _assemble(ds, results, params)

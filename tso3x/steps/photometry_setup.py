@@ -16,7 +16,7 @@ import astropy.units as u
 import numpy as np
 import xarray as xr
 
-from .. import names
+from .. import names, notes
 from ..dataset import segment_slices
 from ..errors import Tso3xInputError
 from ..io.calints import SegmentMeta, segment_metas
@@ -101,7 +101,7 @@ def _conversion(path, primary: dict, sci: dict, gain, shape: tuple[int, int]) ->
         u.Unit(bunit)
     except (ValueError, TypeError):
         raise Tso3xInputError(where, f"BUNIT {bunit!r} is not a unit astropy understands", "SCI") from None
-    log.warning("Unexpected data units: %s. Photometry will be produced using the input units.", bunit)
+    notes.warning(log, "Unexpected data units: %s. Photometry will be produced using the input units.", bunit)
     return None, str(bunit)
 
 
@@ -162,30 +162,39 @@ def prepare_segments(ds: xr.Dataset, gain: GainRef | np.ndarray | None = None) -
     metas = segment_metas(ds) or None
     shape = (ds.sizes[names.Y], ds.sizes[names.X])
     setups = []
-    for k, rows in enumerate(slices):
-        meta = None if metas is None else metas[k]
-        path = None if meta is None else str(meta.path)
-        primary, sci, err = _headers(meta, ds.attrs)
-        if sci.get("BUNIT") is None:
-            raise Tso3xInputError(path, "BUNIT is missing (the data unit)", "SCI")
-        if err.get("BUNIT") is None:
-            raise Tso3xInputError(path, "BUNIT is missing (the error unit)", "ERR")
-        xref, yref = _position(path, sci)
-        factor, unit = _conversion(path, primary, sci, gain, shape)
-        seg = ds.isel({names.INTEGRATION: rows})
-        mjd, bjd = _times(meta, primary, seg)
-        wcs = meta.wcs if meta is not None else None
-        if wcs is None:
-            log.warning("%s: no WCS; aperture_ra_icrs/aperture_dec_icrs will be NaN", path or "dataset")
-        meta = {
-            "instrument": primary.get("INSTRUME"),
-            "detector": primary.get("DETECTOR"),
-            "channel": primary.get("CHANNEL"),
-            "subarray": primary.get("SUBARRAY"),
-            "filter": primary.get("FILTER"),
-            "pupil": primary.get("PUPIL"),
-            "target_name": primary.get("TARGNAME"),
-        }
-        wlp8 = primary.get("PUPIL") == "WLP8" and primary.get("SUBARRAY") == "SUB64P"
-        setups.append(PhotometrySetup(path, rows, xref, yref, factor, unit, wlp8, meta, mjd, bjd, wcs))
+    with notes.gathered():
+        for k, rows in enumerate(slices):
+            meta = None if metas is None else metas[k]
+            with notes.segment(None if meta is None else meta.path):
+                setups.append(_prepare_segment(ds, rows, meta, gain, shape))
     return setups
+
+
+def _prepare_segment(
+    ds: xr.Dataset, rows: slice, meta: SegmentMeta | None, gain: GainRef | np.ndarray | None, shape: tuple[int, int]
+) -> PhotometrySetup:
+    """The :class:`PhotometrySetup` of the segment at ``rows`` (see :func:`prepare_segments`)."""
+    path = None if meta is None else str(meta.path)
+    primary, sci, err = _headers(meta, ds.attrs)
+    if sci.get("BUNIT") is None:
+        raise Tso3xInputError(path, "BUNIT is missing (the data unit)", "SCI")
+    if err.get("BUNIT") is None:
+        raise Tso3xInputError(path, "BUNIT is missing (the error unit)", "ERR")
+    xref, yref = _position(path, sci)
+    factor, unit = _conversion(path, primary, sci, gain, shape)
+    seg = ds.isel({names.INTEGRATION: rows})
+    mjd, bjd = _times(meta, primary, seg)
+    wcs = meta.wcs if meta is not None else None
+    if wcs is None:
+        notes.warning(log, "no WCS; aperture_ra_icrs/aperture_dec_icrs will be NaN")
+    table = {
+        "instrument": primary.get("INSTRUME"),
+        "detector": primary.get("DETECTOR"),
+        "channel": primary.get("CHANNEL"),
+        "subarray": primary.get("SUBARRAY"),
+        "filter": primary.get("FILTER"),
+        "pupil": primary.get("PUPIL"),
+        "target_name": primary.get("TARGNAME"),
+    }
+    wlp8 = primary.get("PUPIL") == "WLP8" and primary.get("SUBARRAY") == "SUB64P"
+    return PhotometrySetup(path, rows, xref, yref, factor, unit, wlp8, table, mjd, bjd, wcs)

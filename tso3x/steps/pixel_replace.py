@@ -11,7 +11,7 @@ import logging
 
 import xarray as xr
 
-from .. import names
+from .. import names, notes
 from ..config import PixelReplace
 from ..errors import Tso3xInputError
 from ..kernels import pixel_replace as kern
@@ -95,7 +95,7 @@ def pixel_replace(ds: xr.Dataset, params: PixelReplace | None = None, **paramete
     template = cube.copy()
     for var in present:  # the kernels return native byte order
         template[var] = template[var].astype(template[var].dtype.newbyteorder("="))
-    log.info("pixel_replace: algorithm %s, n_adjacent_cols %d", params.algorithm, params.n_adjacent_cols)
+    notes.info(log, "pixel_replace: algorithm %s, n_adjacent_cols %d", params.algorithm, params.n_adjacent_cols)
     replaced = xr.map_blocks(
         _replace_block,
         cube,

@@ -107,6 +107,7 @@ def assemble(entries: list, sums: list[np.ndarray], attrs: dict) -> xr.Dataset:
     flux_unit = entries[0][4]
     detectors, orders = [], []
     mids, tdbs, sums_kept, det_list, order_list = [], [], [], [], []
+    ignored = False
     for (det, order, mjd, tdb, _), flux_sum in zip(entries, sums, strict=True):
         if order not in orders:
             orders.append(order)
@@ -127,7 +128,9 @@ def assemble(entries: list, sums: list[np.ndarray], attrs: dict) -> xr.Dataset:
                 order,
                 100.0 * problems / len(mjd),
             )
-            log.warning("These spectra will be ignored in the output table.")
+            ignored = True
+    if ignored:  # once, after the counts of every detector and order
+        log.warning("These spectra will be ignored in the output table.")
     mid, tdb, flux_sum = np.concatenate(mids), np.concatenate(tdbs), np.concatenate(sums_kept)
     good = ~np.isnan(mid)
     mid, tdb, flux_sum = mid[good], tdb[good], flux_sum[good]
