@@ -201,14 +201,16 @@ def test_run_command_passes_the_soss_files_once_tso3x_run_takes_them(s96, monkey
 
     options = ("--override-pastasoss", "--override-specprofile", "--override-speckernel", "--override-photom")
     options += ("--override-wavelengthrange", "--soss-estimate")
-    known = config.parameter_names()
+    soss_names = tuple(o[2:].replace("-", "_") for o in options) + ("override_area",)
+    known = tuple(n for n in config.parameter_names() if n not in soss_names)
+    monkeypatch.setattr(config, "parameter_names", lambda: known)
     line = cli._run_command(s96).split()
-    assert [o for o in options if o in line] == [o for o in options if o[2:].replace("-", "_") in known]
-    soss_names = tuple(o[2:].replace("-", "_") for o in options)
+    assert not [o for o in options if o in line] and "--override-area" not in line
     monkeypatch.setattr(config, "parameter_names", lambda: known + soss_names)
     line = cli._run_command(s96).split()
     for option, path in zip(options, [*s96.soss_references.values(), s96.soss_estimate], strict=True):
         assert line[line.index(option) + 1] == str(path)
+    assert line[line.index("--override-area") + 1] == "N/A"
     assert line[-2:] == ["--override-gain", str(s96.gain)]
 
 

@@ -154,8 +154,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _run_command(exposure) -> str:
     """The ``tso3x run`` command line for a simulated exposure, with its reference files.
 
-    The NIS_SOSS files go in as ``--override-pastasoss`` … ``--soss-estimate`` once ``tso3x run`` has those
-    parameters (an option it does not know would make the printed command fail).
+    The NIS_SOSS files go in as ``--override-pastasoss`` … ``--soss-estimate``, with ``--override-area N/A`` (no
+    AREA file is simulated; jwst does not use it for SOSS), for each parameter ``tso3x run`` has (an option it
+    does not know would make the printed command fail).
     """
     words = ["tso3x", "run", str(exposure.asn), "--output-dir", str(Path(exposure.asn).parent.parent / "products")]
     if exposure.extract1d is not None:
@@ -166,6 +167,8 @@ def _run_command(exposure) -> str:
         path = getattr(exposure, field, None)
         if path is not None and name in known:
             words += ["--" + name.replace("_", "-"), str(path)]
+    if getattr(exposure, "pastasoss", None) is not None and "override_area" in known:
+        words += ["--override-area", "N/A"]
     words += ["--override-gain", str(exposure.gain)]
     return " ".join(shlex.quote(w) for w in words)
 
