@@ -68,6 +68,35 @@ def test_unknown_simulate_mode(tmp_path, capsys):
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("tso3x: error: unknown mode")
 
 
+def test_simulate_soss_options(tmp_path, capsys):
+    """nis_soss: --subarray, --filter, --order3; --nints defaults to the mode's own (20 for nis_soss)."""
+    args = ["simulate", "nis_soss", str(tmp_path / "d"), "--subarray", "full", "--filter", "F277W", "--nseg", "1"]
+    assert main([*args, "--shape", "16x64", "--order3", "false"]) == 0
+    (seg,) = sorted((tmp_path / "d").glob("*_calints.fits"))
+    header = fits.getheader(seg)
+    assert (header["NINTS"], header["SUBARRAY"], header["FILTER"]) == (20, "FULL", "F277W")
+    assert "next:" in capsys.readouterr().out
+
+
+def test_simulate_passes_the_soss_options(tmp_path, monkeypatch):
+    import tso3x.simulate
+    from tso3x import cli
+
+    seen = {}
+    monkeypatch.setattr(tso3x.simulate, "simulate", lambda mode, outdir, **kw: seen.update(kw))
+    cli._simulate(cli._parse(["simulate", "nis_soss", str(tmp_path), "--order3", "false", "--subarray", "SUBSTRIP256"]))
+    assert seen["order3"] is False and seen["subarray"] == "SUBSTRIP256" and seen["nints"] is None
+    cli._simulate(cli._parse(["simulate", "mir_lrs", str(tmp_path)]))
+    assert seen["order3"] is True and seen["subarray"] is None and seen["filter"] is None and seen["nints"] is None
+
+
+@pytest.mark.parametrize("option", [["--order3", "false"], ["--subarray", "SUBSTRIP96"], ["--filter", "CLEAR"]])
+def test_simulate_refuses_soss_options_for_other_modes(tmp_path, capsys, option):
+    assert main(["simulate", "mir_lrs", str(tmp_path / "d"), "--nints", "4", *option]) == 2
+    assert "only be chosen for nis_soss" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not list(tmp_path.glob("d/*"))
+
+
 def test_bad_parameter_is_one_line(tmp_path, capsys):
     assert main(["simulate", "mir_image", str(tmp_path / "d"), "--nints", "30", "--shape", "16x16"]) == 0
     asn = next((tmp_path / "d").glob("*_asn.json"))

@@ -102,12 +102,28 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("simulate", help="write a synthetic real-format exposure with its association")
     sim.add_argument("mode", help=f"simulated mode, one of: {', '.join(MODES)}")
     sim.add_argument("outdir", help="folder for the calints, association and reference files")
-    sim.add_argument("--nints", type=int, default=60, help="integrations in the exposure (default: 60)")
+    sim.add_argument(
+        "--nints", type=int, help="integrations in the exposure (default: the mode's; 20 for nis_soss, 60 otherwise)"
+    )
     sim.add_argument("--nseg", type=int, default=2, help="segments (default: 2)")
     sim.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     sim.add_argument("--shape", type=_shape, help="frame shape NYxNX (default: the mode's)")
     sim.add_argument("--bunit", help="BUNIT of SCI (e.g. MJy/sr, DN/s)")
     sim.add_argument("--detectors", help="comma-separated detectors (nrs_brightobj: NRS1,NRS2)")
+    sim.add_argument(
+        "--subarray",
+        help="nis_soss only (refused for other modes): SUBSTRIP96 (default), SUBSTRIP256 or FULL (give FULL a "
+        "small --shape; jwst skips its extraction)",
+    )
+    sim.add_argument(
+        "--filter", help="nis_soss only (refused for other modes): CLEAR (default) or F277W (jwst skips it)"
+    )
+    sim.add_argument(
+        "--order3",
+        type=config.bool_text,
+        metavar="BOOL",
+        help="nis_soss only (refused for other modes): whether SOSS order 3 carries light, true|false (default: true)",
+    )
 
     plot = sub.add_parser(
         "plot",
@@ -179,10 +195,20 @@ def _run_params(args: argparse.Namespace) -> dict:
 
 
 def _simulate(args: argparse.Namespace):
+    """``tso3x simulate``: :func:`tso3x.simulate.simulate` with the command's options (``--nints`` omitted: the
+    mode's own; ``--subarray``, ``--filter`` and ``--order3`` only for nis_soss).
+
+    Raises
+    ------
+    Tso3xInputError
+        An unknown mode, a SOSS-only option for another mode, or an argument the simulator refuses.
+    """
     from .simulate import MODES, simulate
 
     if args.mode not in MODES:
         raise Tso3xInputError(None, f"unknown mode {args.mode!r}; choose from {', '.join(MODES)}")
+    if args.order3 is not None and args.mode != "nis_soss":
+        raise Tso3xInputError(None, f"--order3 can only be chosen for nis_soss, not {args.mode}")
     detectors = tuple(d.strip().upper() for d in args.detectors.split(",")) if args.detectors else None
     return simulate(
         args.mode,
@@ -193,6 +219,9 @@ def _simulate(args: argparse.Namespace):
         shape=args.shape,
         bunit=args.bunit,
         detectors=detectors,
+        subarray=args.subarray,
+        filter=args.filter,
+        order3=True if args.order3 is None else args.order3,
     )
 
 
