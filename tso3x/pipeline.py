@@ -90,7 +90,7 @@ def run(asn: str | Path, output_dir: str | Path = ".", **parameters) -> list[Pat
     out = make_folder(plan.output_dir)
     with output_lock(out):
         prepare_output_dir(out)
-        if config.outputs.zarr is not None:
+        if _stores(plan):
             make_folder(Path(config.outputs.zarr).parent, "zarr store folder")
         try:
             try:
@@ -232,7 +232,7 @@ def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
     if config.outlier_detection.skip_outlier_detection:
         log.info("outlier detection skipped; no crfints written")
         return _Flagged(ds, [])
-    reuse, store = not config.outputs.overwrite, config.outputs.zarr is not None
+    reuse, store = not config.outputs.overwrite, _stores(plan)
     names = [product_names.crfints(f, plan.association.asn_id) for f in ds.attrs["segment_files"]]
     keep = {name for name in names if reuse and ledger.reusable(name, out / name)}
     flagged = detect_outliers(ds, config.outlier_detection)
@@ -252,6 +252,11 @@ def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
     return _Flagged(cube, crf.paths, counts=crf.outlier_counts())
 
 
+def _stores(plan: Plan) -> bool:
+    """Whether the run writes the zarr integration store (asked for, and the mode writes into it)."""
+    return plan.config.outputs.zarr is not None and plan.mode.writes_store
+
+
 def _products(plan: Plan, ledger: Ledger) -> list[Path]:
     """Flag, measure and write every product of a checked association (inside the run's dask cluster)."""
     config, out, asn = plan.config, plan.output_dir, plan.association
@@ -262,7 +267,7 @@ def _products(plan: Plan, ledger: Ledger) -> list[Path]:
         cubes = [plan.mode.prepare(f.cube) for f in flagged]
     pending = [f.pending for f in flagged if f.pending is not None]
     store = None
-    if config.outputs.zarr is not None:
+    if _stores(plan):
         stored_cubes = cubes if config.outputs.zarr_cube else None
         store = zarr_store.IntegrationStore(Path(config.outputs.zarr), [f.counts for f in flagged], stored_cubes)
     segment_order = list(asn.members) if config.outlier_detection.skip_outlier_detection else crfints

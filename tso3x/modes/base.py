@@ -55,6 +55,9 @@ class Mode(Protocol):
     #: Whether the measurement reads each flagged chunk once, so it runs in the crfints' pass (otherwise the
     #: crfints are written first and read back).
     measures_in_one_pass: bool
+    #: Whether the mode writes its measurements into the zarr integration store (``--zarr``); when not, the
+    #: run writes no store.
+    writes_store: bool
 
     def product_names(self, asn: Association) -> list[str]:
         """File names of the products the mode writes (crfints aside)."""

@@ -37,6 +37,7 @@ class Imaging:
 
     #: photometry makes several passes over the cube (centroids, then apertures): it reads the crfints
     measures_in_one_pass = False
+    writes_store = True
 
     def __init__(self, exposures: list[xr.Dataset], config: RunConfig) -> None:
         from ..io.gain import open_gain

@@ -102,8 +102,22 @@ class Soss:
         self.atoca = self.skip is None and self.params.generates_model
         self.setups: dict[tuple, list] = {}
         self.range = config.white_light.range()
+        self._warn_unsupported_outputs(config)
         if self.extracting:
             self._check(exposures, config)
+
+    #: The zarr integration store has one variable set per exposure, not per order: not written for SOSS yet.
+    writes_store = False
+
+    @staticmethod
+    def _warn_unsupported_outputs(config: RunConfig) -> None:
+        """Say that ``spec_bins`` and ``zarr`` are not done for NIS_SOSS yet (rather than ignore them silently)."""
+        if config.outputs.spec_bins is not None:
+            log.warning("spec_bins ignored: NIS_SOSS spectroscopic light curves (per order) are not implemented yet")
+        if config.outputs.zarr is not None:
+            log.warning(
+                "zarr ignored: the NIS_SOSS integration store (per order) is not implemented yet; no store is written"
+            )
 
     @property
     def extracting(self) -> bool:

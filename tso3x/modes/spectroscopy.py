@@ -76,6 +76,8 @@ class Spectroscopy:
         if self.replace is not None:
             check_pixel_replace(exposures, self.replace)
 
+    writes_store = True
+
     @property
     def measures_in_one_pass(self) -> bool:
         """Extraction reads each flagged chunk once, so it runs in the crfints' pass (pixel_replace aside)."""
