@@ -350,6 +350,10 @@ def test_spec_bins_and_zarr_are_not_silently_ignored(refs, tmp_path, caplog):
     assert [p.name.rsplit("_", 1)[-1] for p in out] == ["crfints.fits", "x1dints.fits", "whtlt.ecsv"]
     assert not store.parent.exists()
     assert "spec_bins ignored: NIS_SOSS" in caplog.text and "zarr ignored: the NIS_SOSS" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        tso3x.open_products(tmp_path / "out")
+    assert "has spectral orders 1, 2: open_products does not separate orders yet" in caplog.text
 
 
 def test_atoca_default_warns(refs, tmp_path, caplog):

@@ -246,6 +246,14 @@ def _open_spectroscopy(files: dict[str, Path], lo: float | None, hi: float | Non
     x1d = files["x1dints"]
     tables = product_read.spec_tables(x1d)
     detectors = list(dict.fromkeys(t.detector for t in tables))
+    orders = sorted({t.order for t in tables if t.order is not None})
+    if len(orders) > 1:  # NIS_SOSS
+        log.warning(
+            "%s has spectral orders %s: open_products does not separate orders yet (the rows of every order "
+            "are mixed in one variable set); read the x1dints with astropy or jwst instead",
+            x1d.name,
+            ", ".join(map(str, orders)),
+        )
     parts = []
     for det in detectors:
         sfx = _detector_suffix(detectors, det)
