@@ -6,33 +6,35 @@ background of order 0 or 1 without smoothing, and it also applies the caller's b
 SCI or ERR, DO_NOT_USE in DQ, NaN variance) itself. Each integration's data are read once to fit the
 background and once to sum the aperture, instead of through a dozen full-size numpy temporaries.
 Sums run in a different order than numpy's pairwise sums, so results agree to rounding (~1e-15 relative).
+Its numpy twin, for a run on a cold kernel cache (:mod:`tso3x.jit`), is that reference itself (the step
+chooses: :mod:`tso3x.steps.extract`).
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
+from ..jit import frozen, njit
 from .box_extract import RAW_FIELDS
 
 #: Background fits this kernel handles: ``None`` or ``("poly", order)`` with these orders.
 FUSED_ORDERS = (0, 1)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _is_bad(s, e, q, vp, vr, vf, dnu):
     return math.isnan(s) or math.isnan(e) or (q & dnu) != 0 or math.isnan(vp) or math.isnan(vr) or math.isnan(vf)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@njit(nogil=True, inline="always")
 def _fits_background(s, vp, vr, vf):
     """jwst's background-fit weight test beyond the bad-pixel rule: finite data and finite total variance."""
     return not math.isinf(s) and not math.isinf(vr + vp + vf)
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _cond_inv2(a, b, c):
     """Inverse of the symmetric 2×2 [[a, b], [b, c]] if its 2-norm condition number is < 1e10, else zeros."""
     half = 0.5 * (a + c)
@@ -44,7 +46,7 @@ def _cond_inv2(a, b, c):
     return c / det, -b / det, a / det
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _fused(sci, err, dq, vp, vr, vf, profile, bg_mask, yv, use_bg, order, dnu, out):
     n, ncross, ndisp = sci.shape
     # background-variance weights depend only on the source profile: bkg_mat[d, k] = sum_y w0[y, d] y^k
@@ -176,16 +178,13 @@ def extract_block_fused(
     out = np.empty((n, len(RAW_FIELDS), ndisp))
     use_bg = bg_profile is not None
     bg_mask = (bg_profile != 0) if use_bg else np.zeros((ncross, ndisp), dtype=np.bool_)
+    # inputs read-only: one compiled version whether the blocks are writable or not
+    data = [frozen(a) for a in (sci, err, dq, var_poisson, var_rnoise, var_flat)]
     _fused(
-        sci,
-        err,
-        dq,
-        var_poisson,
-        var_rnoise,
-        var_flat,
-        np.ascontiguousarray(profile, dtype=np.float64),
-        np.ascontiguousarray(bg_mask),
-        np.linspace(-1, 1, ncross),  # jwst's cross-dispersion coordinate of the background polynomial
+        *data,
+        frozen(np.ascontiguousarray(profile, dtype=np.float64)),
+        frozen(np.ascontiguousarray(bg_mask)),
+        frozen(np.linspace(-1, 1, ncross)),  # jwst's cross-dispersion coordinate of the background polynomial
         use_bg,
         int(bkg_order),
         np.uint32(do_not_use),

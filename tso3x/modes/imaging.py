@@ -59,7 +59,7 @@ class Imaging:
         from ..steps.photometry import photometry
 
         compute_alongside([], target.alongside, label="outlier_detection")
-        tables = [photometry(cube, self.params, gain=self.gain) for cube in cubes]
+        tables = [photometry(cube, self.params, gain=self.gain, kernels=target.kernels) for cube in cubes]
         name = product_names.phot(target.asn.product_name)
         tmp = write_phot_ecsv(tables, target.tmp_dir / name, order=target.segment_order)
         final = target.output_dir / name
