@@ -73,12 +73,20 @@ def _checksum() -> None:
     disk_bytes(np.zeros((2, 3), np.uint32), kernels=NUMBA)
 
 
+def _in_cache(dispatcher) -> bool:
+    """Whether numba's index file of a kernel is in its cache folder (numba's naming: module.qualname-line)."""
+    code = dispatcher.py_func.__code__
+    name = f"{Path(code.co_filename).stem}.{dispatcher.py_func.__qualname__}-{code.co_firstlineno}.py*.nbi"
+    return bool(dispatcher.stats.cache_path) and any(Path(dispatcher.stats.cache_path).glob(name))
+
+
 def _not_compiled() -> list[str]:
-    """Kernels without a compiled version (inlined helpers aside: they are compiled into their callers)."""
+    """Kernels neither compiled in this process nor in the cache (inlined helpers aside: they are compiled into
+    their callers; helpers of a kernel loaded from the cache are in it without being loaded themselves)."""
     return [
         d.py_func.__qualname__
         for d in dispatchers()
-        if not d.signatures and d.targetoptions.get("inline", "never") != "always"
+        if d.targetoptions.get("inline", "never") != "always" and not d.signatures and not _in_cache(d)
     ]
 
 
