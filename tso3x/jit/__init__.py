@@ -24,7 +24,6 @@ import os
 from collections.abc import Callable
 
 from ..errors import Tso3xInputError
-from . import background
 from .cache import cache_dir, ready, shown
 
 log = logging.getLogger(__name__)
@@ -118,6 +117,8 @@ def choose() -> str:
     if wanted == NUMBA:
         log.info("compiling tso3x's kernels in this run (%s=numba; cache: %s)", KERNELS_ENV, where)
         return NUMBA
+    from . import background  # the kernels import this package: only a run starting a compilation needs it
+
     state = background.start()
     if state == background.UNWRITABLE:
         log.warning(

@@ -154,7 +154,7 @@ def extract_1d(
         APCORR reference file (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None or ``"N/A"``: no
         aperture correction.
     kernels : {"numba", "numpy"}, optional
-        Compiled kernel or numpy twin (default :func:`tso3x.jit.choose`).
+        Compiled kernels or their numpy twins (bit-identical; default :func:`tso3x.jit.choose`).
     **parameters
         :class:`tso3x.config.Extract1d` parameters.
     """

@@ -113,21 +113,22 @@ def _fused_ok(setup: ApertureSetup) -> bool:
 
 
 def _extract_chunk(sci, err, dq, *variances, setup: ApertureSetup, present: tuple[bool, bool, bool], kernels: str):
-    """One chunk of integrations → (n, len(COMPUTED), nvalid) columns (the fused numba kernel where it applies,
-    else the numpy reference kernel, its twin)."""
+    """One chunk of integrations → (n, len(COMPUTED), nvalid) columns (the fused kernel, compiled or its numpy
+    twin, where it applies; else the numpy kernel of every background fit)."""
     it = iter(variances)
     vars3 = [next(it) if has else None for has in present]
     profile, bg = setup.profile, setup.bg_profile
     p = setup.params
-    if kernels == jit.NUMBA and _fused_ok(setup):
+    if _fused_ok(setup):
         vars3 = [np.zeros_like(sci) if v is None else v for v in vars3]
         if setup.dispaxis != 1:
             sci, err, dq = (a.transpose(0, 2, 1) for a in (sci, err, dq))
             vars3 = [v.transpose(0, 2, 1) for v in vars3]
             profile = profile.T
             bg = None if bg is None else bg.T
+        order = int(p["bkg_order"] or 0)
         raw = extract_block_fused(
-            sci, err, dq, *vars3, profile, bg, bkg_order=int(p["bkg_order"] or 0), do_not_use=dqflags.DO_NOT_USE
+            sci, err, dq, *vars3, profile, bg, bkg_order=order, do_not_use=dqflags.DO_NOT_USE, kernels=kernels
         )
         return to_columns(raw, setup)
     bad = np.isnan(sci) | np.isnan(err) | ((dq & dqflags.DO_NOT_USE) != 0)
@@ -258,8 +259,7 @@ def extract_1d(
         ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel], ``smoothing_length``
         [pixel], ``bkg_fit`` and ``bkg_order``.
     kernels : {"numba", "numpy"}, optional
-        The fused numba kernel or the numpy reference kernel (agree to ~1e-15 relative); default
-        :func:`tso3x.jit.choose`.
+        The compiled kernels or their numpy twins (bit-identical); default :func:`tso3x.jit.choose`.
 
     Returns
     -------
