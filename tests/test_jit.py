@@ -301,3 +301,15 @@ def test_checksum_twin_is_bit_identical(dtype):
     flip = np.uint32(2**31 if dtype is np.uint32 else 0)  # BZERO of uint32 data
     on_disk = (bits[:, :, ::2] ^ flip).astype(">u4")
     assert words.tobytes() == on_disk.tobytes() and total == checksum.words_sum(on_disk.astype(np.uint32))
+
+
+def test_jit_is_a_core_module():
+    """kernels and io import tso3x.jit, so it imports no kernel, io module or step (its warm-up aside, which the
+    compiling process runs)."""
+    import ast
+
+    core = {"errors", "lock", "_version", "cache", "background", None}
+    for name, allowed in (("__init__", core), ("cache", core), ("background", core | {"warmup"})):
+        tree = ast.parse((ROOT / "tso3x" / "jit" / f"{name}.py").read_text())
+        ours = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level > 0}
+        assert ours <= allowed, (name, ours - allowed)
