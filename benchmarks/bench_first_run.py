@@ -46,6 +46,7 @@ IMAGING = ["nrc_tsimage_wlp8", "--nints", "60", "--nseg", "2", "--seed", "1"]
 class Install:
     python: str
     tso3x: str
+    isolated: bool = False  #: a fresh venv: PYTHONPATH is not passed on
 
 
 @dataclass
@@ -71,7 +72,7 @@ def fresh_venv(scratch: Path) -> Install:
     venv = scratch / "venv"
     subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-e", str(REPO)], check=True)
-    return Install(str(venv / "bin" / "python"), str(venv / "bin" / "tso3x"))
+    return Install(str(venv / "bin" / "python"), str(venv / "bin" / "tso3x"), isolated=True)
 
 
 def this_install() -> Install:
@@ -80,8 +81,9 @@ def this_install() -> Install:
     return Install(sys.executable, str(script) if script.exists() else f"{sys.executable} -m tso3x")
 
 
-def environment(cache: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("NUMBA_CACHE_DIR", "TSO3X_KERNELS")}
+def environment(cache: Path, install: Install) -> dict:
+    drop = ("NUMBA_CACHE_DIR", "TSO3X_KERNELS", "PYTHONPATH" if install.isolated else "")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     env["TSO3X_CACHE_DIR"] = str(cache)
     return env
 
@@ -132,11 +134,11 @@ def spectroscopy_commands(install: Install, scratch: Path, env: dict):
 def once(demo: str, command, install: Install, scratch: Path, args, i: int) -> Result:
     """One cold run on a fresh cache, the wait for the background compilation, one warm run."""
     cache = scratch / f"cache-{demo}-{i}"
-    env = environment(cache)
+    env = environment(cache, install)
     inline = None
     if args.inline:  # before issue 13: the first run compiles what it uses
         clear_pycache(install, env)
-        inline_env = {**environment(scratch / f"cache-{demo}-{i}-inline"), "TSO3X_KERNELS": "numba"}
+        inline_env = {**environment(scratch / f"cache-{demo}-{i}-inline", install), "TSO3X_KERNELS": "numba"}
         inline = measure(f"{demo} inline", command(scratch / f"{demo}-{i}-inline"), env=inline_env, stderr=DEVNULL)
     clear_pycache(install, env)
     started = time.perf_counter()
@@ -149,7 +151,7 @@ def once(demo: str, command, install: Install, scratch: Path, args, i: int) -> R
 
 def bench(demo: str, make, install: Install, scratch: Path, args) -> Result:
     """The fastest of ``--repeat`` cold runs and of as many warm runs (this machine is shared)."""
-    command = make(install, scratch, environment(scratch / "cache-simulate"))
+    command = make(install, scratch, environment(scratch / "cache-simulate", install))
     runs = [once(demo, command, install, scratch, args, i) for i in range(args.repeat)]
     for r in runs:
         print(f"  {r.row()}", file=sys.stderr)
