@@ -33,11 +33,12 @@ def tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def measure(label: str, cmd: list[str], interval: float = 0.2, env: dict | None = None) -> Measurement:
-    """Run ``cmd`` after flushing dirty pages; return its wall time and the peak RSS of its process tree."""
+def measure(label: str, cmd: list[str], interval: float = 0.2, env: dict | None = None, stderr=None) -> Measurement:
+    """Run ``cmd`` after flushing dirty pages; return its wall time and the peak RSS of its process tree
+    (``stderr``: where its stderr goes, default ours)."""
     os.sync()
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:

@@ -7,6 +7,9 @@
   the tests runs on dask.distributed without starting a cluster of its own (tests/test_distributed.py
   starts real multi-process clusters).
 
+``TSO3X_KERNELS`` is ``numba`` unless set (:mod:`tso3x.jit`): the tests are deterministic and test the
+compiled kernels whatever the state of the kernel cache.
+
 The same arguments return the cached result, so several tests can share one simulation/oracle run; and
 ``outlier_oracle`` with default parameters takes the crfints of a ``tso3_oracle`` run already made on the
 same simulation (calwebb_tso3 writes the same crfints whether or not its later steps run) instead of
@@ -16,6 +19,7 @@ running jwst again.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import sys
 from dataclasses import dataclass, field
@@ -23,6 +27,10 @@ from dataclasses import dataclass, field
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
+
+# The tests use the compiled kernels (compiled in the test run if the cache is cold), whatever the state of the
+# kernel cache, so that they test what a warm run uses; tests of the numpy twins and of the choice set it.
+os.environ.setdefault("TSO3X_KERNELS", "numba")
 
 
 def _key(*parts) -> str:

@@ -131,3 +131,63 @@ def test_difference_precision_follows_jwst_branch():
     median = np.full((1, 1, 1), -0.5, np.float32)
     assert k.count_outliers(sci, err, median, 5.0, wide=True).tolist() == [1]
     assert k.count_outliers(sci, err, median, 5.0, wide=False).tolist() == [0]
+
+
+# --- numpy twins (tso3x.jit: a run on a cold kernel cache uses them): bit-identical ------------------------------
+
+
+def _awkward_cube(rng, shape=(40, 5, 6)):
+    """float32 data with NaN, ±inf, ties and huge values."""
+    x = rng.normal(size=shape).astype(np.float32)
+    x[rng.random(shape) < 0.03] = np.nan
+    x[:, 0, 1] = np.round(2 * x[:, 0, 1])  # ties, and -0.0 next to 0.0
+    x[3, 1, 1], x[9, 1, 1], x[11, 1, 2] = np.inf, -np.inf, np.inf
+    x[5, 2, 2] = 3e38
+    x[7, 2, 3] = -3e38
+    return x
+
+
+@pytest.mark.parametrize("w", [2, 3, 4, 25])
+def test_median_twins_are_bit_identical(w):
+    rng = np.random.default_rng(w)
+    x = _awkward_cube(rng)
+    dq = rng.integers(0, 4, size=x.shape).astype(np.uint32)
+    copies = []
+    for kernels in ("numba", "numpy"):
+        out = np.empty_like(x)
+        k.masked_copy(x, dq, 2, out, kernels=kernels)
+        copies.append(out)
+    assert copies[0].tobytes() == copies[1].tobytes()
+    starts = k.window_starts(len(x), w)
+    ours = k.rolling_median(copies[0], 0, starts, w, kernels="numba")
+    twin = k.rolling_median(copies[0], 0, starts, w, kernels="numpy")
+    assert ours.dtype == twin.dtype == np.float32 and ours.tobytes() == twin.tobytes()
+
+
+def test_median_twin_bounds_its_memory(monkeypatch):
+    monkeypatch.setattr(k, "_NP_WINDOW_BYTES", 1000)  # a few pixels at a time
+    x = _awkward_cube(np.random.default_rng(0))
+    assert k.moving_median(x, 5, kernels="numpy").tobytes() == k.moving_median(x, 5, kernels="numba").tobytes()
+
+
+@pytest.mark.parametrize("wide", [True, False])
+@pytest.mark.parametrize("n_variances", [0, 3])
+def test_flag_twins_are_bit_identical(wide, n_variances):
+    rng = np.random.default_rng(n_variances + 10 * wide)
+    sci = _awkward_cube(rng)
+    err = np.abs(_awkward_cube(rng))
+    err[0, 0, 0], err[1, 0, 0] = -np.inf, np.inf
+    median = _awkward_cube(rng)
+    variances = [np.abs(_awkward_cube(rng)) for _ in range(n_variances)]
+    dq = rng.integers(0, 8, size=sci.shape).astype(np.uint32)
+    # the threshold is a float32 product: |0.5000000046| > 5 * 0.1f (0.5 in float32, 0.50000000745 in float64)
+    sci[2, 3, 3], median[2, 3, 3], err[2, 3, 3] = np.nextafter(np.float32(0.5), 1), 5.5e-8, 0.1
+    results = {}
+    for kernels in ("numba", "numpy"):
+        with np.errstate(over="ignore", invalid="ignore"):
+            flags = k.flag_outliers_dq(sci, err, dq, median, 5.0, *variances, wide=wide, kernels=kernels)
+            counts = k.count_outliers(sci, err, median, 5.0, wide=wide, kernels=kernels)
+        results[kernels] = (flags, counts, k.nan_where_unusable(sci, flags, kernels=kernels))
+    for ours, twin in zip(results["numba"], results["numpy"], strict=True):
+        assert ours.dtype == twin.dtype and ours.tobytes() == twin.tobytes()
+    assert results["numba"][1].sum() > 0 and bool(results["numba"][0][2, 3, 3] & dqflags.OUTLIER) == wide

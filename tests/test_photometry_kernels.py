@@ -84,3 +84,33 @@ def test_centroid_box_outside_start_gives_nan(frames):
     assert np.isnan(cx).all() and np.isnan(cy).all()
     cx, cy = cen.centroid_box(data[:3], mask[:3], 21.0, 19.0, 11)
     assert np.isfinite(cx).all()
+
+
+# --- numpy twins (tso3x.jit: a run on a cold kernel cache uses them) --------------------------------------------
+
+
+def test_background_twin_is_bit_identical(frames):
+    data, *_ = frames
+    data = data.copy()
+    data[:, ::5, ::3] = 0.25  # ties
+    data[2, ::2] = -np.inf
+    data[4, 10:30] = -0.0  # a zero median: +0.0, as numpy's
+    data[11] = np.nan
+    outside = ~cen.source_mask(data.shape[1:], 21.0, 19.0, 4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ours = cen.subtract_background(data, outside, kernels="numba")
+        twin = cen.subtract_background(data, outside, kernels="numpy")
+    assert ours.tobytes() == twin.tobytes()
+    assert np.isnan(twin[11]).all()  # every outside pixel NaN  # every outside pixel NaN
+
+
+def test_psf_fit_twin_is_scipy_within_1e7(frames):
+    """The numba TRF and scipy's differ by libm's erf against scipy's (an ulp): measured ≤ 4e-8 relative."""
+    data, mask, cx, cy = frames
+    ours = psf_fit.fit_gaussian_prf(data, mask, cx, cy, 11, kernels="numba")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the twin warns about nothing (it runs in dask's threads)
+        twin = psf_fit.fit_gaussian_prf(data, mask, cx, cy, 11, kernels="numpy")
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(twin))
+    np.testing.assert_allclose(ours, twin, rtol=1e-7, atol=0, equal_nan=True)

@@ -63,6 +63,17 @@ def is_stale(info: dict, host: str | None = None) -> bool:
     return info.get("host") == host and not _alive(info["pid"], info.get("start"))
 
 
+def owner(pid: int | None = None) -> dict:
+    """The lock record of a process (default: this one): host, PID, process start time, ISO time now."""
+    pid = os.getpid() if pid is None else pid
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "start": _start_time(pid),
+        "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
 def _describe(info: dict) -> str:
     return f"host {info.get('host')}, PID {info.get('pid')}, since {info.get('started', '?')}"
 
@@ -76,13 +87,8 @@ def acquire(output_dir: str | os.PathLike) -> Path:
         If another live run holds the lock, it is held on another host, or it cannot be read or written.
     """
     path = Path(output_dir) / LOCK_NAME
-    host, pid = socket.gethostname(), os.getpid()
-    mine = {
-        "host": host,
-        "pid": pid,
-        "start": _start_time(pid),
-        "started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-    }
+    mine = owner()
+    host, pid = mine["host"], mine["pid"]
     private = path.with_name(f"{LOCK_NAME}.{host}.{pid}")
     try:
         private.write_text(json.dumps(mine) + "\n")

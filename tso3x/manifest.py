@@ -4,10 +4,14 @@
 
     {"manifest_version": 2, "tso3x_version": "...", "status": "running" | "complete" | "failed",
      "reason": null | "why it failed", "started": ISO time, "finished": ISO time or null, "host": ..., "pid": ...,
-     "association": path, "parameters": {...},
+     "kernels": "numba" | "numpy", "association": path, "parameters": {...},
      "inputs": {path: {"role": ..., "xxh3_128": ..., "size": ..., "mtime_ns": ..., "ctime_ns": ..., "ino": ...}},
      "products": {name: {"xxh3_128": hex or null (not written), "size": ..., "recipe": hex or null,
-                         "outliers": {"flagged": ..., "pixels": ...} (crfints only)}}}
+                         "outliers": {"flagged": ..., "pixels": ...} (crfints only),
+                         "kernels": "numba" | "numpy" | null}}}
+
+``kernels`` says which kernels computed the products (:func:`tso3x.jit.choose`): the run's, and for each
+product the run's that wrote it (a product kept from an earlier run keeps its entry).
 
 Files are identified by their XXH3 128-bit hash (``xxhash``): a checksum against damage and changed
 inputs, not a cryptographic signature, and about 15 times faster than SHA-256, so hashing the inputs and
@@ -136,6 +140,8 @@ class Ledger:
         Input file → role (``association``, ``segment``, ``override_gain`` …).
     previous : dict, optional
         The manifest an earlier run left (reused input hashes and products); None to recompute everything.
+    kernels : {"numba", "numpy"}, optional
+        The kernels the run computes with (recorded for the run and each product it writes).
     """
 
     def __init__(
@@ -146,8 +152,10 @@ class Ledger:
         parameters: dict,
         inputs: dict[Path, str],
         previous: dict | None = None,
+        kernels: str | None = None,
     ):
         self.path, self.tmp_dir = Path(path), Path(tmp_dir)
+        self.kernels = kernels
         self.previous = _hashes_trusted(previous)
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tso3x-hash")
         self._inputs: dict[str, tuple[str, dict, Future | str]] = {}
@@ -170,6 +178,7 @@ class Ledger:
             "finished": None,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "kernels": kernels,
             "association": os.fspath(association),
             "parameters": parameters,
         }
@@ -203,7 +212,7 @@ class Ledger:
         if path.stat().st_size != old.get("size") or hash_file(path) != old[HASH]:
             log.warning("%s: damaged since it was written; recomputing it", path.name)
             return False
-        self._products[name] = {HASH: old[HASH], "size": old["size"]}
+        self._products[name] = {HASH: old[HASH], "size": old["size"], "kernels": old.get("kernels")}
         self._facts[name] = {k: old[k] for k in _FACTS if k in old}
         log.info("%s: complete and unchanged; kept", path.name)
         return True
@@ -228,7 +237,7 @@ class Ledger:
     def _collect(self, wait: bool) -> None:
         for name, (path, future) in list(self._pending.items()):
             if wait or future.done():
-                self._products[name] = {HASH: future.result(), "size": path.stat().st_size}
+                self._products[name] = {HASH: future.result(), "size": path.stat().st_size, "kernels": self.kernels}
                 del self._pending[name]
 
     def save(self, status: str = "running", reason: str | None = None, wait: bool = False) -> None:

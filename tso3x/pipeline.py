@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import notes, product_names
+from . import jit, notes, product_names
 from .config import RunConfig
 from .errors import Tso3xInputError, Tso3xRunError
 from .execution import PendingGroups, cluster, compute_alongside, on_client
@@ -41,13 +41,15 @@ TMP_DIR = product_names.TMP_DIR
 @dataclass
 class Plan:
     """A checked run: the association, its exposures (one lazy Dataset per exposure and detector), their mode,
-    the parameters and the output folder. Nothing has been written."""
+    the parameters, the output folder and the kernels every step uses (:func:`tso3x.jit.choose`). Nothing has
+    been written."""
 
     association: Association
     exposures: list[xr.Dataset]
     mode: Mode
     config: RunConfig
     output_dir: Path
+    kernels: str = jit.NUMBA
 
     def crfints_names(self) -> list[str]:
         """The crfints of the members, in association order."""
@@ -107,13 +109,15 @@ def run(asn: str | Path, output_dir: str | Path = ".", **parameters) -> list[Pat
 
 
 def plan_run(asn: str | Path, output_dir: str | Path, config: RunConfig) -> Plan:
-    """Read the association and its segments once and check everything the run needs; writes nothing.
+    """Read the association and its segments once, check everything the run needs and choose its kernels
+    (:func:`tso3x.jit.choose`: on a cold kernel cache, the numpy twins while the kernels compile in the
+    background); writes nothing else.
 
     Raises
     ------
     Tso3xInputError
-        Bad association, segment, reference file or parameter; a product that would overwrite an input; an
-        unusable zarr store or output folder.
+        Bad association, segment, reference file or parameter (``TSO3X_KERNELS`` too); a product that would
+        overwrite an input; an unusable zarr store or output folder.
     """
     out = check_output_dir(output_dir)  # the cheap checks first: folders, then the inputs
     if config.outputs.zarr is not None:
@@ -126,7 +130,7 @@ def plan_run(asn: str | Path, output_dir: str | Path, config: RunConfig) -> Plan
     for name in names + mode.product_names(association):
         if (Path(output_dir) / name).resolve() in inputs:
             raise Tso3xInputError((Path(output_dir) / name).resolve(), "product would overwrite an input file")
-    return Plan(association, exposures, mode, config, out)
+    return Plan(association, exposures, mode, config, out, jit.choose())
 
 
 def check_output_dir(output_dir: str | Path) -> Path:
@@ -163,7 +167,7 @@ def _ledger(plan: Plan) -> Ledger:
     inputs = {asn.path: "association", **{m: "segment" for m in asn.members}, **{p: r for r, p in refs.items()}}
     path = out / product_names.manifest(asn.product_name)
     previous = None if config.outputs.overwrite else read_manifest(path)
-    ledger = Ledger(path, out / TMP_DIR, asn.path, parameters, inputs, previous)
+    ledger = Ledger(path, out / TMP_DIR, asn.path, parameters, inputs, previous, kernels=plan.kernels)
     if not config.outlier_detection.skip_outlier_detection:
         crf_params = {**config.outlier_detection.jwst_parameters(), "asn_id": asn.asn_id, "asn_pool": asn.asn_pool}
         crf_params["asn_table"] = asn.table_name
@@ -235,12 +239,12 @@ def _flag(plan: Plan, ds: xr.Dataset, ledger: Ledger) -> _Flagged:
     reuse, store = not config.outputs.overwrite, _stores(plan)
     names = [product_names.crfints(f, plan.association.asn_id) for f in ds.attrs["segment_files"]]
     keep = {name for name in names if reuse and ledger.reusable(name, out / name)}
-    flagged = detect_outliers(ds, config.outlier_detection)
+    flagged = detect_outliers(ds, config.outlier_detection, kernels=plan.kernels)
 
     def sealed(path: Path, outliers: int, pixels: int) -> None:
         ledger.done(path.name, path, outliers={"flagged": outliers, "pixels": pixels})
 
-    crf = plan_crfints(flagged, plan.association, out, keep=keep, counts=store, on_sealed=sealed)
+    crf = plan_crfints(flagged, plan.association, out, keep=keep, counts=store, on_sealed=sealed, kernels=plan.kernels)
     if not keep and not store and plan.mode.measures_in_one_pass and on_client():
         return _Flagged(flagged, crf.paths, pending=crf)
     compute_alongside([], [crf], label="outlier_detection")
@@ -276,7 +280,7 @@ def _products(plan: Plan, ledger: Ledger) -> list[Path]:
         compute_alongside([], pending, label="outlier_detection")
         written = [out / name for name in names]
     else:
-        written = plan.mode.write(cubes, ProductTarget(asn, out, segment_order, store, pending))
+        written = plan.mode.write(cubes, ProductTarget(asn, out, segment_order, store, pending, plan.kernels))
         for path in written:
             ledger.done(path.name, path)
         for name in set(names) - {p.name for p in written}:

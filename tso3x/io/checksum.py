@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import warnings
 
-import numba
 import numpy as np
 from astropy.io import fits
+
+from ..jit import NUMBA, check, frozen, njit
 
 _MASK = 0xFFFFFFFF
 _EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
@@ -34,7 +35,7 @@ def words_sum(words: np.ndarray) -> int:
     return fold(int(np.asarray(words, dtype=np.uint32).sum(dtype=np.uint64)))
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _to_disk(words, flip, out):  # pragma: no cover - numba
     total = np.uint64(0)
     for i in range(words.size):
@@ -44,9 +45,17 @@ def _to_disk(words, flip, out):  # pragma: no cover - numba
     return total
 
 
-def disk_bytes(block: np.ndarray) -> tuple[np.ndarray, int]:
+def _to_disk_np(words, flip, out):
+    """:func:`_to_disk` in three numpy passes (integer arithmetic: bit-identical)."""
+    np.bitwise_xor(words, flip, out=out)
+    total = out.sum(dtype=np.uint64)
+    out.byteswap(inplace=True)
+    return total
+
+
+def disk_bytes(block: np.ndarray, kernels: str = NUMBA) -> tuple[np.ndarray, int]:
     """A float32 or uint32 block as FITS stores it (big-endian; uint32 shifted by BZERO = 2**31) and the
-    ones'-complement sum of its words, in one pass.
+    ones'-complement sum of its words, in one pass (``kernels="numpy"``: three passes of numpy, same result).
 
     Returns
     -------
@@ -63,7 +72,8 @@ def disk_bytes(block: np.ndarray) -> tuple[np.ndarray, int]:
         raise TypeError(f"disk_bytes writes float32 or uint32 blocks, not {block.dtype}")
     words = np.ascontiguousarray(block).reshape(-1).view(np.uint32)
     out = np.empty_like(words)
-    total = _to_disk(words, flip, out)
+    impl = _to_disk if check(kernels) == NUMBA else _to_disk_np
+    total = impl(frozen(words), flip, out)
     return out.reshape(block.shape), fold(int(total))
 
 

@@ -32,6 +32,7 @@ from astropy.io import fits
 from .. import names, product_names
 from .._version import __version__
 from ..dataset import segment_slices
+from ..jit import NUMBA, check
 from . import checksum
 from .asn import Association
 from .calints import SegmentMeta, segment_metas
@@ -159,12 +160,13 @@ def allocate(
 FAULT_ENV = "TSO3X_TEST_FAIL_WRITE"
 
 
-def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarray) -> int:
-    """Write planes ``first_plane …`` of one variable; returns the block's partial DATASUM."""
+def write_block(target: CubeTarget, var: str, first_plane: int, block: np.ndarray, kernels: str = NUMBA) -> int:
+    """Write planes ``first_plane …`` of one variable; returns the block's partial DATASUM (computed by the
+    ``kernels``: :func:`tso3x.io.checksum.disk_bytes`)."""
     fault = os.environ.get(FAULT_ENV)
     if fault and fault in os.path.basename(target.final_path):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), target.tmp_path)
-    data, partial_sum = checksum.disk_bytes(block)
+    data, partial_sum = checksum.disk_bytes(block, kernels=kernels)
     fd = os.open(target.tmp_path, os.O_WRONLY)
     try:
         os.pwrite(fd, data, target.data_offsets[var] + first_plane * target.plane_bytes)
@@ -198,14 +200,14 @@ def primary_updates(filename: str, asn_pool: str, asn_table: str) -> dict:
     }
 
 
-def _write_chunk(*blocks, target: CubeTarget, variables: tuple[str, ...], block_info=None):
+def _write_chunk(*blocks, target: CubeTarget, variables: tuple[str, ...], kernels: str, block_info=None):
     first = block_info[0]["array-location"][0][0]
-    sums = [write_block(target, var, first, blk) for var, blk in zip(variables, blocks, strict=False)]
+    sums = [write_block(target, var, first, blk, kernels) for var, blk in zip(variables, blocks, strict=False)]
     finite = int(np.isfinite(blocks[variables.index(names.SCI)]).sum()) if names.SCI in variables else 1
     return np.array([[[*sums, finite, int(blocks[-1].sum())]]], dtype=np.uint64)
 
 
-def _crfints_graph(seg: xr.Dataset, target: CubeTarget, variables: tuple[str, ...]) -> da.Array:
+def _crfints_graph(seg: xr.Dataset, target: CubeTarget, variables: tuple[str, ...], kernels: str) -> da.Array:
     """One task per chunk: write its blocks of every variable; returns (chunks, 1, variables + 2) of
     partial DATASUMs, the chunk's finite SCI values and its outlier count."""
     arrays = [seg[v].data for v in variables]
@@ -217,6 +219,7 @@ def _crfints_graph(seg: xr.Dataset, target: CubeTarget, variables: tuple[str, ..
         counts,
         target=target,
         variables=variables,
+        kernels=kernels,
         dtype=np.uint64,
         chunks=((1,) * nblocks, (1,), (len(variables) + 2,)),
     )
@@ -269,6 +272,7 @@ def plan_crfints(
     keep: Collection[str] = (),
     counts: bool = True,
     on_sealed: Callable[[Path, int, int], None] | None = None,
+    kernels: str = NUMBA,
 ) -> CrfintsPlan:
     """Allocate the crfints of an outlier-flagged exposure Dataset and build (not compute) their writes.
 
@@ -286,6 +290,8 @@ def plan_crfints(
     on_sealed : callable, optional
         Called as soon as each crfints is complete with its path, the pixels it flags as outliers and its
         pixels (SCI values).
+    kernels : {"numba", "numpy"}
+        How the blocks are converted and summed (:func:`tso3x.io.checksum.disk_bytes`; the same bytes).
     """
     variables = tuple(v for v in names.CUBE_VARIABLES.values() if v in flagged)
     params = flagged.attrs.get("outlier_detection_parameters", "")
@@ -306,7 +312,7 @@ def plan_crfints(
                 primary_updates(name, asn.asn_pool, asn.table_name),
                 history,
             )
-            group.append(_crfints_graph(seg, target, variables))
+            group.append(_crfints_graph(seg, target, variables, check(kernels)))
         if counts:
             group.append(seg[names.N_OUTLIERS].data)
         if group:

@@ -4,17 +4,20 @@ Per integration: subtract the median of the frame outside a circle around the cu
 photutils' flux-weighted centre of mass (``centroid_sources`` with ``centroid_com``) in a box around
 the guess, with DO_NOT_USE and NaN pixels masked. Everything is float32 where jwst is float32 (the
 converted data, the median and the subtracted frame), so the centroids are jwst's to rounding.
+
+The background median is a numba kernel; its numpy twin (``kernels="numpy"``, for a run on a cold kernel
+cache, :mod:`tso3x.jit`) is numpy's own ``nanmedian``, which jwst calls: the results are bit-identical.
 """
 
 from __future__ import annotations
 
 import warnings
 
-import numba
 import numpy as np
 from photutils.centroids import centroid_sources
 
 from .. import dqflags
+from ..jit import NUMBA, check, frozen, njit
 
 
 def bad_pixels(sci: np.ndarray, dq: np.ndarray) -> np.ndarray:
@@ -38,7 +41,7 @@ def source_mask(shape: tuple[int, int], xc: float, yc: float, radius: float) -> 
     return ((xx - xc) ** 2 + (yy - yc) ** 2) < radius**2
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _kth_keys(keys, m, k, hist):
     """The k-th smallest (0-based) of ``keys[:m]`` by a two-level 16-bit radix select."""
     hist[:] = 0
@@ -59,12 +62,13 @@ def _kth_keys(keys, m, k, hist):
     return np.uint32((high << 16) | low)
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _nanmedians(sci, outside):
     """NaN-median of each frame over the ``outside`` pixels, rounded to float32 as numpy's float32 median.
 
     Exact order statistics by radix selection on the float32 bit patterns (no sorting, no copies of the
-    frame beyond one key buffer); the even-count midpoint is rounded once to float32, as numpy's is.
+    frame beyond one key buffer); the even-count midpoint is rounded once to float32, as numpy's is, and a
+    zero median is +0.0, as numpy's is.
     """
     n = sci.shape[0]
     flat_mask = outside.ravel()
@@ -87,17 +91,27 @@ def _nanmedians(sci, outside):
         upper = _kth_keys(keys, m, k, hist)
         vals = np.empty(2, np.uint32)
         vals[0] = (upper ^ sign) if (upper & sign) != 0 else ~upper
-        if m % 2:
-            out[i] = vals[:1].view(np.float32)[0]
+        if m % 2:  # + 0: numpy's median of -0.0 is +0.0
+            out[i] = vals[:1].view(np.float32)[0] + np.float32(0)
         else:
             lower = _kth_keys(keys, m, k - 1, hist)
             vals[1] = (lower ^ sign) if (lower & sign) != 0 else ~lower
             f = vals.view(np.float32)
-            out[i] = np.float32((np.float64(f[1]) + np.float64(f[0])) / 2.0)
+            out[i] = np.float32((np.float64(f[1]) + np.float64(f[0])) / 2.0 + 0.0)
     return out
 
 
-def subtract_background(sci: np.ndarray, outside: np.ndarray) -> np.ndarray:
+def _nanmedians_np(sci, outside):
+    """numpy's NaN-median of each frame over the ``outside`` pixels (float32; NaN where none is finite)."""
+    out = np.full(sci.shape[0], np.nan, np.float32)
+    for i, frame in enumerate(sci):
+        values = frame[outside]
+        if not np.isnan(values).all():
+            out[i] = np.nanmedian(values)
+    return out
+
+
+def subtract_background(sci: np.ndarray, outside: np.ndarray, kernels: str = NUMBA) -> np.ndarray:
     """Each frame minus the NaN-median of its pixels where ``outside`` is True (float32, as jwst).
 
     Parameters
@@ -106,6 +120,8 @@ def subtract_background(sci: np.ndarray, outside: np.ndarray) -> np.ndarray:
         Frames in data units.
     outside : ndarray of bool, shape (ny, nx)
         Pixels the background median is taken over (the whole frame outside the source circle).
+    kernels : {"numba", "numpy"}
+        The compiled median or numpy's (bit-identical).
 
     Returns
     -------
@@ -114,7 +130,8 @@ def subtract_background(sci: np.ndarray, outside: np.ndarray) -> np.ndarray:
     """
     if not outside.any():
         return np.full_like(sci, np.nan)
-    background = _nanmedians(np.ascontiguousarray(sci, dtype=np.float32), np.ascontiguousarray(outside))
+    impl = _nanmedians if check(kernels) == NUMBA else _nanmedians_np
+    background = impl(frozen(np.ascontiguousarray(sci, dtype=np.float32)), frozen(np.ascontiguousarray(outside)))
     return sci - background[:, None, None]
 
 

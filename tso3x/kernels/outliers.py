@@ -3,14 +3,18 @@
 These reproduce jwst 3.0.0 ``outlier_detection`` in ``tso`` mode (stcal ``compute_rolling_median``,
 ``moving_median_over_zeroth_axis``, ``nanmedian3D`` and ``flag_crs``; jwst ``match_nans_and_flags``) bit for
 bit, but work on any contiguous block of integrations of a segment so that dask can map them over chunks.
+
+Each numba kernel ``_name`` has a numpy twin ``_name_np`` with the same arguments and bit-identical results
+(for a run on a cold kernel cache, :mod:`tso3x.jit`); the public functions take ``kernels="numba"|"numpy"``.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .. import dqflags
+from ..jit import NUMBA, check, frozen, njit
 
 DO_NOT_USE_OUTLIER = dqflags.DO_NOT_USE | dqflags.OUTLIER
 
@@ -45,16 +49,22 @@ def bad_bits(good_bits: str | int | None) -> int:
     return int(np.bitwise_or.reduce(probe[bad_pixel_mask(probe, good_bits)], initial=0))
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _masked_copy(values, dq, bits, out):
     nan = np.float32(np.nan)
     for i in range(values.size):
         out[i] = nan if dq[i] & bits else values[i]
 
 
-def masked_copy(values: np.ndarray, dq: np.ndarray, bits: int, out: np.ndarray) -> None:
+def _masked_copy_np(values, dq, bits, out):
+    out[:] = values
+    out[(dq & bits) != 0] = np.nan
+
+
+def masked_copy(values: np.ndarray, dq: np.ndarray, bits: int, out: np.ndarray, kernels: str = NUMBA) -> None:
     """Copy ``values`` into ``out`` (float32, C-contiguous) with NaN where ``dq & bits`` is non-zero."""
-    _masked_copy(_flat(values), _flat(dq), np.uint32(bits), out.reshape(-1))
+    impl = _masked_copy if check(kernels) == NUMBA else _masked_copy_np
+    impl(_flat(values), _flat(dq), np.uint32(bits), out.reshape(-1))
 
 
 def window_starts(n: int, width: int) -> np.ndarray:
@@ -82,7 +92,7 @@ def window_starts(n: int, width: int) -> np.ndarray:
     return np.clip(np.arange(n, dtype=np.int64) - width // 2, 0, n - width)
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _sorted_window_medians(values, width, out, tile):  # pragma: no cover - numba
     # For a tile of pixels, keep each pixel's window sorted along axis 0 of ``buf`` (NaN held as +inf and
     # counted apart). Each step removes the leaving sample and inserts the arriving one in one branch-free
@@ -94,6 +104,7 @@ def _sorted_window_medians(values, width, out, tile):  # pragma: no cover - numb
     odd = width % 2 == 1
     inf = np.float32(np.inf)
     nan = np.float32(np.nan)
+    zero = np.float32(0)
     buf = np.empty((width, tile), np.float32)
     carry = np.empty(tile, np.float32)
     leaving = np.empty(tile, np.float32)
@@ -139,13 +150,36 @@ def _sorted_window_medians(values, width, out, tile):  # pragma: no cover - numb
             for i in range(q):
                 if nans[i]:
                     out[r, p0 + i] = nan
-                elif odd:
-                    out[r, p0 + i] = buf[half, i]
+                elif odd:  # + 0: np.median of -0.0 is +0.0 (numpy's sum starts at +0.0)
+                    out[r, p0 + i] = buf[half, i] + zero
                 else:  # np.median: the mean of the middle two, in float64, as one float32 rounding
-                    out[r, p0 + i] = np.float32((np.float64(buf[half - 1, i]) + np.float64(buf[half, i])) * 0.5)
+                    mid = (np.float64(buf[half - 1, i]) + np.float64(buf[half, i])) * 0.5
+                    out[r, p0 + i] = np.float32(mid + 0.0)
 
 
-def moving_median(values: np.ndarray, width: int, tile: int = 256) -> np.ndarray:
+#: Window values the numpy twin partitions at once (bounds its memory whatever the chunk) [bytes]
+_NP_WINDOW_BYTES = 4 * 2**20
+
+
+def _sorted_window_medians_np(values, width, out, tile):
+    """The numba kernel's medians by ``np.partition`` of every window (the same order statistics, the same
+    float64 mean of the middle two rounded once, +0.0 for zero, NaN for a window with a NaN); ``tile`` unused."""
+    n, npix = values.shape
+    half, odd = width // 2, width % 2 == 1
+    nans = np.zeros((n + 1, npix), np.int32)
+    np.cumsum(np.isnan(values), axis=0, out=nans[1:])
+    step = max(1, _NP_WINDOW_BYTES // (4 * width * (n - width + 1)))
+    for p0 in range(0, npix, step):
+        windows = sliding_window_view(values[:, p0 : p0 + step], width, axis=0)
+        part = np.partition(windows, (half,) if odd else (half - 1, half), axis=-1)
+        if odd:
+            out[:, p0 : p0 + step] = part[..., half] + np.float32(0)
+        else:
+            out[:, p0 : p0 + step] = (part[..., half - 1].astype(np.float64) + part[..., half]) * 0.5 + 0.0
+    out[nans[width:] != nans[:-width]] = np.nan
+
+
+def moving_median(values: np.ndarray, width: int, tile: int = 256, kernels: str = NUMBA) -> np.ndarray:
     """Median of every window of ``width`` consecutive planes along axis 0, NaN if the window has a NaN.
 
     Parameters
@@ -155,6 +189,8 @@ def moving_median(values: np.ndarray, width: int, tile: int = 256) -> np.ndarray
         Window length, ``1 <= width <= n``.
     tile : int
         Pixels processed together (their windows stay in the CPU cache).
+    kernels : {"numba", "numpy"}
+        The compiled kernel or its numpy twin (same results).
 
     Returns
     -------
@@ -165,13 +201,16 @@ def moving_median(values: np.ndarray, width: int, tile: int = 256) -> np.ndarray
     n = values.shape[0]
     if not 1 <= width <= n:
         raise ValueError(f"window {width} needs 1 <= width <= n={n}")
-    flat = np.ascontiguousarray(values, dtype=np.float32).reshape(n, -1)
+    flat = frozen(np.ascontiguousarray(values, dtype=np.float32).reshape(n, -1))
     out = np.empty((n - width + 1, flat.shape[1]), np.float32)
-    _sorted_window_medians(flat, width, out, tile)
+    impl = _sorted_window_medians if check(kernels) == NUMBA else _sorted_window_medians_np
+    impl(flat, width, out, tile)
     return out.reshape((n - width + 1, *values.shape[1:]))
 
 
-def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, width: int) -> np.ndarray:
+def rolling_median(
+    block: np.ndarray, block_start: int, starts: np.ndarray, width: int, kernels: str = NUMBA
+) -> np.ndarray:
     """NaN-propagating rolling median along axis 0 (``np.median`` semantics).
 
     Parameters
@@ -185,6 +224,8 @@ def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, widt
         window must lie inside the block.
     width : int
         Window width.
+    kernels : {"numba", "numpy"}
+        Compiled kernels or their numpy twins (same results).
 
     Returns
     -------
@@ -195,7 +236,7 @@ def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, widt
     lo, hi = int(starts.min()) - block_start, int(starts.max()) - block_start + width
     if lo < 0 or hi > block.shape[0]:
         raise ValueError("rolling windows reach outside the block")
-    moving = moving_median(block[lo:hi], width)
+    moving = moving_median(block[lo:hi], width, kernels=kernels)
     # row j of ``moving`` holds the window that starts at lo + j
     rows = starts - block_start - lo
     if np.all(np.diff(rows) == 1):
@@ -203,7 +244,7 @@ def rolling_median(block: np.ndarray, block_start: int, starts: np.ndarray, widt
     return moving[rows]
 
 
-@numba.njit(inline="always")
+@njit(inline="always")
 def _is_outlier(sci, err, median, snr, wide):
     # jwst: |sci - median| > snr * nan_to_num(err); float32 threshold; the difference in float64 when
     # jwst's median is float64 (rolling branch, ``wide``), in float32 otherwise (full-median branch)
@@ -218,7 +259,17 @@ def _is_outlier(sci, err, median, snr, wide):
     return abs(sci - median) > snr * err
 
 
-@numba.njit(nogil=True, cache=True)
+def _is_outlier_np(sci, err, median, snr, wide):
+    """:func:`_is_outlier` on whole arrays, the same operations in the same precisions."""
+    big = np.finfo(np.float32).max
+    with np.errstate(over="ignore", invalid="ignore"):
+        threshold = snr * np.nan_to_num(err, nan=0.0, posinf=big, neginf=-big)  # float32, as the kernel's
+        if wide:
+            return np.abs(sci.astype(np.float64) - median.astype(np.float64)) > threshold
+        return np.abs(sci - median) > threshold
+
+
+@njit(nogil=True)
 def _flag_dq(sci, err, dq, median, snr, wide, floats, out):
     n = 0
     for i in range(sci.size):
@@ -233,7 +284,15 @@ def _flag_dq(sci, err, dq, median, snr, wide, floats, out):
     return n
 
 
-@numba.njit(nogil=True, cache=True)
+def _flag_dq_np(sci, err, dq, median, snr, wide, floats, out):
+    outlier = _is_outlier_np(sci, err, median, snr, wide)
+    np.bitwise_or(dq, outlier * np.uint32(DO_NOT_USE_OUTLIER), out=out)
+    for array in floats:
+        out |= np.isnan(array).astype(np.uint32)
+    return int(np.count_nonzero(outlier))
+
+
+@njit(nogil=True)
 def _count(sci, err, median, snr, wide):
     n = 0
     for i in range(sci.size):
@@ -241,15 +300,25 @@ def _count(sci, err, median, snr, wide):
     return n
 
 
-@numba.njit(nogil=True, cache=True)
+def _count_np(sci, err, median, snr, wide):
+    return int(np.count_nonzero(_is_outlier_np(sci, err, median, snr, wide)))
+
+
+@njit(nogil=True)
 def _nan_where_unusable(values, dq, out):
     nan = np.float32(np.nan)
     for i in range(values.size):
         out[i] = nan if dq[i] & np.uint32(1) else values[i]
 
 
+def _nan_where_unusable_np(values, dq, out):
+    out[:] = values
+    out[(dq & np.uint32(1)) != 0] = np.nan
+
+
 def _flat(a: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(a).reshape(-1)
+    """A kernel input: flat, C-contiguous, read-only (one compiled version for every kind of block)."""
+    return frozen(np.ascontiguousarray(a).reshape(-1))
 
 
 def flag_outliers_dq(
@@ -260,6 +329,7 @@ def flag_outliers_dq(
     snr: float,
     *variances: np.ndarray,
     wide: bool = True,
+    kernels: str = NUMBA,
 ) -> np.ndarray:
     """Updated DQ: outliers get DO_NOT_USE|OUTLIER, and every invalid pixel gets DO_NOT_USE.
 
@@ -281,13 +351,16 @@ def flag_outliers_dq(
     wide : bool
         Take the difference in float64, as jwst does with its float64 rolling median; False for the
         float32 difference of jwst's full-median branch.
+    kernels : {"numba", "numpy"}
+        The compiled kernel or its numpy twin (same results).
 
     Returns
     -------
     ndarray of uint32
     """
     out = np.empty(dq.shape, np.uint32)
-    _flag_dq(
+    impl = _flag_dq if check(kernels) == NUMBA else _flag_dq_np
+    impl(
         _flat(sci),
         _flat(err),
         _flat(dq),
@@ -300,15 +373,19 @@ def flag_outliers_dq(
     return out
 
 
-def count_outliers(sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float, wide: bool = True) -> np.ndarray:
+def count_outliers(
+    sci: np.ndarray, err: np.ndarray, median: np.ndarray, snr: float, wide: bool = True, kernels: str = NUMBA
+) -> np.ndarray:
     """Outliers per integration (axis 0), by the rule of :func:`flag_outliers_dq`; shape (m,), int64."""
     snr32 = np.float32(snr)
-    counts = [_count(_flat(s), _flat(e), _flat(m), snr32, bool(wide)) for s, e, m in zip(sci, err, median, strict=True)]
+    impl = _count if check(kernels) == NUMBA else _count_np
+    counts = [impl(_flat(s), _flat(e), _flat(m), snr32, bool(wide)) for s, e, m in zip(sci, err, median, strict=True)]
     return np.array(counts, dtype=np.int64)
 
 
-def nan_where_unusable(values: np.ndarray, dq: np.ndarray) -> np.ndarray:
-    """A copy of ``values`` with NaN wherever ``dq`` has DO_NOT_USE."""
+def nan_where_unusable(values: np.ndarray, dq: np.ndarray, kernels: str = NUMBA) -> np.ndarray:
+    """A copy of ``values`` with NaN wherever ``dq`` has DO_NOT_USE (``kernels``: compiled or numpy twin)."""
     out = np.empty(values.shape, values.dtype)
-    _nan_where_unusable(_flat(values), _flat(dq), out.reshape(-1))
+    impl = _nan_where_unusable if check(kernels) == NUMBA else _nan_where_unusable_np
+    impl(_flat(values), _flat(dq), out.reshape(-1))
     return out

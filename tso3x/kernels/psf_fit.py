@@ -41,6 +41,7 @@ from astropy.nddata import NoOverlapError, overlap_slices
 from scipy.optimize import least_squares
 from scipy.special import erf
 
+from ..jit import NUMBA, NUMPY, check
 from .trf import trf
 
 #: photutils' GAUSSIAN_FWHM_TO_SIGMA (= astropy ``gaussian_fwhm_to_sigma``).
@@ -64,8 +65,38 @@ def _residuals(params, xs, ys, ix, iy, values, x0, y0):
     return flux / 4.0 * (ex[ix] * ey[iy]) - values
 
 
+def trf_scipy(x0, lb, ub, xs, ys, ix, iy, values, xc, yc, max_nfev, diff_step, ftol, xtol, gtol):
+    """The numpy twin of :func:`tso3x.kernels.trf.trf` (same arguments and result): scipy's own TRF.
+
+    Returns
+    -------
+    x : ndarray of float64, shape (3,)
+        Where scipy stops (flux, x_fwhm, y_fwhm).
+    ok : bool
+        False where scipy raises (non-finite residuals at the start).
+    """
+    try:
+        with np.errstate(all="ignore"):
+            fit = least_squares(
+                _residuals,
+                x0,
+                args=(xs, ys, ix, iy, values, xc, yc),
+                jac="2-point",
+                bounds=(lb, ub),
+                method="trf",
+                ftol=ftol,
+                xtol=xtol,
+                gtol=gtol,
+                max_nfev=max_nfev,
+                diff_step=diff_step,
+            )
+    except ValueError:
+        return x0, False
+    return fit.x, True
+
+
 def fit_one(data: np.ndarray, mask: np.ndarray, x0: float, y0: float, width: int) -> tuple[float, float, float]:
-    """Fit one background-subtracted frame; returns (sigma_x [pix], sigma_y [pix], flux) or NaNs.
+    """Fit one background-subtracted frame with scipy; returns (sigma_x [pix], sigma_y [pix], flux) or NaNs.
 
     Parameters
     ----------
@@ -78,30 +109,10 @@ def fit_one(data: np.ndarray, mask: np.ndarray, x0: float, y0: float, width: int
     width : int
         ``fit_box_width`` [pix].
     """
-    nan = (np.nan, np.nan, np.nan)
-    prepared = _prepare(data, mask, x0, y0, width)
-    if prepared is None:
-        return nan
-    start, xs, ys, ix, iy, values = prepared
-    bounds = ((0.0, 0.0, 0.0), (np.inf, float(width), float(width)))
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            fit = least_squares(
-                _residuals,
-                start,
-                args=(xs, ys, ix, iy, values, x0, y0),
-                jac="2-point",
-                max_nfev=_MAX_NFEV,
-                diff_step=_DIFF_STEP,
-                xtol=_XTOL,
-                method="trf",
-                bounds=bounds,
-            )
-    except ValueError:
-        return nan
-    flux, x_fwhm, y_fwhm = fit.x
-    return FWHM_TO_SIGMA * x_fwhm, FWHM_TO_SIGMA * y_fwhm, flux
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_gaussian_prf(data[None], mask[None], np.array([x0]), np.array([y0]), width, kernels=NUMPY)
+    return tuple(float(v) for v in fit[0])
 
 
 def _prepare(data, mask, x0, y0, width):
@@ -123,12 +134,13 @@ def _prepare(data, mask, x0, y0, width):
 
 
 def fit_gaussian_prf(
-    data: np.ndarray, mask: np.ndarray, cx: np.ndarray, cy: np.ndarray, fit_box_width: int
+    data: np.ndarray, mask: np.ndarray, cx: np.ndarray, cy: np.ndarray, fit_box_width: int, kernels: str = NUMBA
 ) -> np.ndarray:
     """Fit the pixel-integrated Gaussian of jwst's TSO photometry to every integration of a block.
 
-    The optimiser is the compiled port of scipy's TRF (:func:`tso3x.kernels.trf.trf`); :func:`fit_one`
-    (scipy itself) is the reference it is tested against.
+    The optimiser is the compiled port of scipy's TRF (:func:`tso3x.kernels.trf.trf`), or with
+    ``kernels="numpy"`` scipy itself (:func:`trf_scipy`, the reference the port is tested against: the two
+    agree to ~1e-7 relative, the difference between libm's erf and scipy's).
 
     Parameters
     ----------
@@ -140,6 +152,8 @@ def fit_gaussian_prf(
         Fixed source centres [pix, 0-based]; NaN skips the integration.
     fit_box_width : int
         Odd width of the fit box [pix]; also the upper bound of the FWHMs.
+    kernels : {"numba", "numpy"}
+        The compiled optimiser or scipy's.
 
     Returns
     -------
@@ -148,6 +162,7 @@ def fit_gaussian_prf(
         data units); NaN where there is no fit (no centroid, no overlap, fewer than 3 usable pixels, a
         negative starting flux).
     """
+    optimise = trf if check(kernels) == NUMBA else trf_scipy
     out = np.full((data.shape[0], 3), np.nan)
     lb = np.zeros(3)
     ub = np.array([np.inf, float(fit_box_width), float(fit_box_width)])
@@ -158,7 +173,7 @@ def fit_gaussian_prf(
         if prepared is None:
             continue
         start, xs, ys, ix, iy, values = prepared
-        x, ok = trf(
+        x, ok = optimise(
             start, lb, ub, xs, ys, ix, iy, values, float(cx[i]), float(cy[i]), _MAX_NFEV, _DIFF_STEP, 1e-8, _XTOL, 1e-8
         )
         if ok:

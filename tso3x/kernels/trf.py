@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from ..jit import njit
 
 _erf = math.erf  # libm's erf: within an ulp or two of scipy's (a ctypes pointer to scipy's would block caching)
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
@@ -25,7 +26,7 @@ EPS = np.finfo(float).eps
 _EPS_2POINT = EPS**0.5
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def residuals(p, xs, ys, ix, iy, values, x0, y0):
     """``model − data``: ``flux/4 · (Δerf_x · Δerf_y)`` at the fitted pixels (photutils' operations)."""
     x_sigma = p[1] * FWHM_TO_SIGMA
@@ -45,12 +46,12 @@ def residuals(p, xs, ys, ix, iy, values, x0, y0):
     return f
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _norm(v):
     return math.sqrt(np.dot(v, v))
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _jacobian(p, f0, lb, ub, diff_step, xs, ys, ix, iy, values, x0, y0):
     """scipy ``approx_derivative(method='2-point', rel_step=diff_step, bounds=(lb, ub))``."""
     n = p.size
@@ -77,7 +78,7 @@ def _jacobian(p, f0, lb, ub, diff_step, xs, ys, ix, iy, values, x0, y0):
     return jt.T.copy()
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _strictly_feasible(x, lb, ub, rstep):
     out = x.copy()
     for i in range(x.size):
@@ -96,7 +97,7 @@ def _strictly_feasible(x, lb, ub, rstep):
     return out
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _cl_scaling(x, g, lb, ub):
     v = np.ones(x.size)
     dv = np.zeros(x.size)
@@ -110,14 +111,14 @@ def _cl_scaling(x, g, lb, ub):
     return v, dv
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _phi(alpha, suf, s, delta):
     denom = s**2 + alpha
     p_norm = _norm(suf / denom)
     return p_norm - delta, -np.sum(suf**2 / denom**3) / p_norm
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _solve_tr(n, m, uf, s, v, delta, initial_alpha):
     """scipy ``solve_lsq_trust_region`` (rtol=0.01, max_iter=10)."""
     suf = s * uf
@@ -152,7 +153,7 @@ def _solve_tr(n, m, uf, s, v, delta, initial_alpha):
     return p, alpha
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _step_to_bound(x, s, lb, ub):
     steps = np.full(x.size, np.inf)
     for i in range(x.size):
@@ -166,7 +167,7 @@ def _step_to_bound(x, s, lb, ub):
     return min_step, hits
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _quad_1d(jh, g, s, diag, s0, with_s0):
     v = np.dot(jh, s)
     a = np.dot(v, v)
@@ -183,7 +184,7 @@ def _quad_1d(jh, g, s, diag, s0, with_s0):
     return a, b, c
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _min_quad_1d(a, b, lo, hi, c):
     ts = [lo, hi]
     if a != 0:
@@ -198,14 +199,14 @@ def _min_quad_1d(a, b, lo, hi, c):
     return best_t, best_y
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _eval_quad(jh, g, s, diag):
     js = np.dot(jh, s)
     q = np.dot(js, js) + np.dot(s * diag, s)
     return 0.5 * q + np.dot(s, g)
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def _select_step(x, jh, diag_h, g_h, p, p_h, d, delta, lb, ub, theta):
     """scipy ``trf.select_step``: the TR step, its reflection or the anti-gradient, whichever is best."""
     inside = True
@@ -264,7 +265,7 @@ def _select_step(x, jh, diag_h, g_h, p, p_h, d, delta, lb, ub, theta):
     return ag, ag_h, -ag_value
 
 
-@numba.njit(nogil=True, cache=True)
+@njit(nogil=True)
 def trf(x0, lb, ub, xs, ys, ix, iy, values, xc, yc, max_nfev, diff_step, ftol, xtol, gtol):
     """``least_squares(residuals, x0, bounds=(lb, ub), method='trf', jac='2-point', …).x``.
 

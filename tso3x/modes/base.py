@@ -18,6 +18,7 @@ from .. import product_names
 from ..execution import PendingGroups
 from ..io.asn import Association
 from ..io.zarr_store import IntegrationStore
+from ..jit import NUMBA
 
 
 @dataclass
@@ -36,6 +37,8 @@ class ProductTarget:
         The zarr integration store to write the measurements into, in the same pass.
     alongside : list of PendingGroups
         Products computed in the same pass (the crfints of the flagged chunks being measured).
+    kernels : {"numba", "numpy"}
+        The run's kernels (:func:`tso3x.jit.choose`), passed to every step.
     """
 
     asn: Association
@@ -43,6 +46,7 @@ class ProductTarget:
     segment_order: list[Path]
     store: IntegrationStore | None = None
     alongside: list[PendingGroups] = field(default_factory=list)
+    kernels: str = NUMBA
 
     @property
     def tmp_dir(self) -> Path:

@@ -62,7 +62,13 @@ class Imaging:
 
         compute_alongside([], target.alongside, label="outlier_detection")
         tables = [
-            photometry(cube, self.params, gain=self.gain, segment_setups=self.checked.get(tuple(segment_files(cube))))
+            photometry(
+                cube,
+                self.params,
+                gain=self.gain,
+                segment_setups=self.checked.get(tuple(segment_files(cube))),
+                kernels=target.kernels,
+            )
             for cube in cubes
         ]
         name = product_names.phot(target.asn.product_name)

@@ -94,8 +94,8 @@ class Spectroscopy:
 
         return pixel_replace(cube, self.replace)
 
-    def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
-        """The lazy ``extract_1d`` Dataset of every exposure cube."""
+    def spectra(self, cubes: list[xr.Dataset], kernels: str) -> list[xr.Dataset]:
+        """The lazy ``extract_1d`` Dataset of every exposure cube, extracted by ``kernels``."""
         with notes.gathered():
             return [
                 extract.extract_1d(
@@ -103,6 +103,7 @@ class Spectroscopy:
                     segment_setups=self.checked[tuple(segment_files(ds))],
                     ref_path=self.extract1d,
                     params=self.extract,
+                    kernels=kernels,
                 )
                 for ds in cubes
             ]
@@ -113,7 +114,7 @@ class Spectroscopy:
         Every extracted chunk is written into its rows of the pre-allocated x1dints (and the zarr store),
         summed for the white light and the spectral bins, then dropped.
         """
-        spectra = self.spectra(cubes)
+        spectra = self.spectra(cubes, target.kernels)
         asn, tmp_dir = target.asn, target.tmp_dir
         names_ = self.product_names(asn)
         x1d_target, datasums = x1dints.allocate(spectra, target.output_dir / names_[0], tmp_dir, asn, self.extract1d)
@@ -142,7 +143,7 @@ class Spectroscopy:
 
 
 def extract_1d(
-    ds: xr.Dataset, override_extract1d=None, override_apcorr=None, segment_setups=None, **parameters
+    ds: xr.Dataset, override_extract1d=None, override_apcorr=None, segment_setups=None, kernels=None, **parameters
 ) -> xr.Dataset:
     """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
 
@@ -156,6 +157,8 @@ def extract_1d(
     override_apcorr : path or None
         APCORR reference file (MIR_LRS-SLITLESS, NRS_BRIGHTOBJ) for a POINT source; None or ``"N/A"``: no
         aperture correction.
+    kernels : {"numba", "numpy"}, optional
+        Compiled kernels or their numpy twins (bit-identical; default :func:`tso3x.jit.choose`).
     **parameters
         :class:`tso3x.config.Extract1d` parameters.
     """
@@ -166,7 +169,7 @@ def extract_1d(
         ref = read_extract1d_ref(refs.path("extract1d"))
         apcorr = read_apcorr_ref(refs.path("apcorr"), str(ds.attrs.get("EXP_TYPE", "")))
     ref_path = refs.path("extract1d")
-    return extract.extract_1d(ds, ref, apcorr, segment_setups, ref_path=ref_path, params=params)
+    return extract.extract_1d(ds, ref, apcorr, segment_setups, ref_path=ref_path, params=params, kernels=kernels)
 
 
 def _place(tmp: Path, output_dir: Path) -> Path:

@@ -15,7 +15,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import dqflags, names, notes
+from .. import dqflags, jit, names, notes
 from ..config import Extract1d
 from ..dataset import segment_slices
 from ..io.apcorr_ref import ApcorrRef
@@ -112,8 +112,9 @@ def _fused_ok(setup: ApertureSetup) -> bool:
     return p["bkg_fit"] != "median" and int(p["bkg_order"] or 0) in FUSED_ORDERS and smoothing <= 1
 
 
-def _extract_chunk(sci, err, dq, *variances, setup: ApertureSetup, present: tuple[bool, bool, bool]):
-    """One chunk of integrations → (n, len(COMPUTED), nvalid) columns."""
+def _extract_chunk(sci, err, dq, *variances, setup: ApertureSetup, present: tuple[bool, bool, bool], kernels: str):
+    """One chunk of integrations → (n, len(COMPUTED), nvalid) columns (the fused kernel, compiled or its numpy
+    twin, where it applies; else the numpy kernel of every background fit)."""
     it = iter(variances)
     vars3 = [next(it) if has else None for has in present]
     profile, bg = setup.profile, setup.bg_profile
@@ -125,8 +126,9 @@ def _extract_chunk(sci, err, dq, *variances, setup: ApertureSetup, present: tupl
             vars3 = [v.transpose(0, 2, 1) for v in vars3]
             profile = profile.T
             bg = None if bg is None else bg.T
+        order = int(p["bkg_order"] or 0)
         raw = extract_block_fused(
-            sci, err, dq, *vars3, profile, bg, bkg_order=int(p["bkg_order"] or 0), do_not_use=dqflags.DO_NOT_USE
+            sci, err, dq, *vars3, profile, bg, bkg_order=order, do_not_use=dqflags.DO_NOT_USE, kernels=kernels
         )
         return to_columns(raw, setup)
     bad = np.isnan(sci) | np.isnan(err) | ((dq & dqflags.DO_NOT_USE) != 0)
@@ -152,7 +154,7 @@ def _extract_chunk(sci, err, dq, *variances, setup: ApertureSetup, present: tupl
     return to_columns(raw, setup)
 
 
-def _extract_segment(seg: xr.Dataset, setup: ApertureSetup) -> da.Array:
+def _extract_segment(seg: xr.Dataset, setup: ApertureSetup, kernels: str) -> da.Array:
     var_names = (names.VAR_POISSON, names.VAR_RNOISE, names.VAR_FLAT)
     present = tuple(v in seg for v in var_names)
     arrays = [seg[v].data for v in (names.SCI, names.ERR, names.DQ)]
@@ -163,6 +165,7 @@ def _extract_segment(seg: xr.Dataset, setup: ApertureSetup) -> da.Array:
         *arrays,
         setup=setup,
         present=present,
+        kernels=kernels,
         dtype=np.float64,
         chunks=(arrays[0].chunks[0], (len(COMPUTED),), (nvalid,)),
         meta=np.empty((0, 0, 0), np.float64),
@@ -178,6 +181,7 @@ def setups(
     *,
     ref_path=None,
     params: Extract1d | None = None,
+    kernels: str = jit.NUMBA,
 ) -> list[ApertureSetup]:
     """The per-segment extraction set-up of an exposure Dataset (from its segments' headers, WAVELENGTH and WCS).
 
@@ -199,6 +203,8 @@ def setups(
         The EXTRACT1D file, for messages.
     params : tso3x.config.Extract1d, optional
         The step parameters (default: jwst's).
+    kernels : {"numba", "numpy"}
+        The kernels of the first-integration extraction (``tabulate``).
     """
     user = (params or Extract1d()).as_dict()
     if known is not None:
@@ -213,14 +219,14 @@ def setups(
     if tabulate and any(s.apcorr is not None and s.apcorr.kind == "phase" for s in segs):
         for setup, sl in zip(segs, segment_slices(ds), strict=True):
             if setup.apcorr is not None and setup.apcorr.kind == "phase":
-                setup.apcorr.tabulate(_first_npixels(ds, sl, setup), setup.wavelength)
+                setup.apcorr.tabulate(_first_npixels(ds, sl, setup, kernels), setup.wavelength)
     return segs
 
 
-def _first_npixels(ds: xr.Dataset, sl: slice, setup: ApertureSetup) -> np.ndarray:
+def _first_npixels(ds: xr.Dataset, sl: slice, setup: ApertureSetup, kernels: str) -> np.ndarray:
     """NPIXELS (nvalid,) of a segment's first integration, extracted without aperture correction."""
     first = ds.isel({names.INTEGRATION: slice(sl.start, sl.start + 1)})
-    block = _extract_segment(first, dataclasses.replace(setup, apcorr=None))
+    block = _extract_segment(first, dataclasses.replace(setup, apcorr=None), kernels)
     return np.asarray(block[0, COMPUTED.index("NPIXELS")].compute())
 
 
@@ -232,6 +238,7 @@ def extract_1d(
     *,
     ref_path=None,
     params: Extract1d | None = None,
+    kernels: str | None = None,
     **parameters,
 ) -> xr.Dataset:
     """Box-extract a 1-D spectrum from every integration, as jwst 3.0.0 ``extract_1d`` in calwebb_tso3.
@@ -255,6 +262,8 @@ def extract_1d(
     **parameters
         ``subtract_background``, ``use_source_posn``, ``position_offset`` [pixel], ``smoothing_length``
         [pixel], ``bkg_fit`` and ``bkg_order``.
+    kernels : {"numba", "numpy"}, optional
+        The compiled kernels or their numpy twins (bit-identical); default :func:`tso3x.jit.choose`.
 
     Returns
     -------
@@ -268,12 +277,13 @@ def extract_1d(
         params = Extract1d.from_user(**parameters)
     if ref_path is None:
         notes.warning(log, "No extract1d reference file: the whole array is extracted with no background subtraction")
-    segs = setups(ds, ref, apcorr_ref, known=segment_setups, ref_path=ref_path, params=params)
+    kernels = jit.check(kernels or jit.choose())
+    segs = setups(ds, ref, apcorr_ref, known=segment_setups, ref_path=ref_path, params=params, kernels=kernels)
     slices = segment_slices(ds)
     length = max(int(s.valid.sum()) for s in segs)
     blocks, waves, nalong = [], [], []
     for setup, sl in zip(segs, slices, strict=True):
-        block = _extract_segment(ds.isel({names.INTEGRATION: sl}), setup)
+        block = _extract_segment(ds.isel({names.INTEGRATION: sl}), setup, kernels)
         n, nvalid = block.shape[0], block.shape[2]
         if nvalid < length:
             pad = np.array([PAD.get(c, np.nan) for c in COMPUTED], dtype=np.float64)

@@ -14,7 +14,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import names
+from .. import jit, names
 from ..config import OutlierDetection
 from ..dataset import concat_integrations, segment_slices
 from ..kernels import outliers as kern
@@ -30,18 +30,18 @@ def _any_good_pixel(dq: da.Array, good_bits) -> bool:
     return False
 
 
-def _median_chunk(*pieces, n_pieces, block_start, starts, width, bits):
+def _median_chunk(*pieces, n_pieces, block_start, starts, width, bits, kernels):
     """Rolling medians of one chunk from the pieces of SCI (then DQ) that its windows span."""
     values, dqs = pieces[:n_pieces], pieces[n_pieces:]
     work = np.empty((sum(len(v) for v in values), *values[0].shape[1:]), np.float32)
     row = 0
     for value, dq in zip(values, dqs, strict=True):
-        kern.masked_copy(value, dq, bits, work[row : row + len(value)])
+        kern.masked_copy(value, dq, bits, work[row : row + len(value)], kernels=kernels)
         row += len(value)
-    return kern.rolling_median(work, block_start, starts, width)
+    return kern.rolling_median(work, block_start, starts, width, kernels=kernels)
 
 
-def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierDetection, any_good: bool) -> da.Array:
+def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierDetection, any_good: bool, kernels: str) -> da.Array:
     n = sci.shape[0]
     width = params.rolling_window_width
     # jwst: weight threshold = maskpt * mean(non-zero weights) = maskpt (NaN when no pixel is good);
@@ -67,6 +67,7 @@ def _rolling_median(sci: da.Array, dq: da.Array, params: OutlierDetection, any_g
                 starts=chunk_starts,
                 width=width,
                 bits=bits,
+                kernels=kernels,
                 dtype=np.float32,
                 chunks=((size,), sci.chunks[1], sci.chunks[2]),
                 meta=np.empty((0, 0, 0), np.float32),
@@ -93,12 +94,12 @@ def _full_median(sci: da.Array) -> da.Array:
     return da.broadcast_to(median, sci.shape, chunks=sci.chunks)
 
 
-def _detect_segment(seg: xr.Dataset, params: OutlierDetection) -> xr.Dataset:
+def _detect_segment(seg: xr.Dataset, params: OutlierDetection, kernels: str) -> xr.Dataset:
     sci, err, dq = (seg[v].data for v in (names.SCI, names.ERR, names.DQ))
     # jwst's rolling median is float64 (difference in float64); its full median float32
     wide = 1 < params.rolling_window_width < sci.shape[0]
     if wide:
-        median = _rolling_median(sci, dq, params, _any_good_pixel(dq, params.good_bits))
+        median = _rolling_median(sci, dq, params, _any_good_pixel(dq, params.good_bits), kernels)
     else:
         median = _full_median(sci)
     floats = [v for v in names.FLOAT_CUBE_VARIABLES if v in seg]
@@ -111,6 +112,7 @@ def _detect_segment(seg: xr.Dataset, params: OutlierDetection) -> xr.Dataset:
         params.snr,
         *(seg[v].data for v in floats if v not in (names.SCI, names.ERR)),
         wide=wide,
+        kernels=kernels,
         dtype=np.uint32,
         meta=np.empty((0, 0, 0), np.uint32),  # no trial call on empty arrays (it would load numba in the client)
     )
@@ -119,12 +121,17 @@ def _detect_segment(seg: xr.Dataset, params: OutlierDetection) -> xr.Dataset:
     out[names.DQ] = (dims, flagged)
     for var in floats:
         values = da.map_blocks(
-            kern.nan_where_unusable, seg[var].data, flagged, dtype=np.float32, meta=np.empty((0, 0, 0), np.float32)
+            kern.nan_where_unusable,
+            seg[var].data,
+            flagged,
+            kernels=kernels,
+            dtype=np.float32,
+            meta=np.empty((0, 0, 0), np.float32),
         )
         out[var] = (dims, values)
     # (m, 1, 1) blocks: dropping axes in map_blocks would copy every input block
     counts = da.map_blocks(
-        lambda *a: kern.count_outliers(*a, wide=wide)[:, None, None],
+        lambda *a: kern.count_outliers(*a, wide=wide, kernels=kernels)[:, None, None],
         sci,
         err,
         median,
@@ -137,7 +144,9 @@ def _detect_segment(seg: xr.Dataset, params: OutlierDetection) -> xr.Dataset:
     return out
 
 
-def detect_outliers(ds: xr.Dataset, params: OutlierDetection | None = None, **parameters) -> xr.Dataset:
+def detect_outliers(
+    ds: xr.Dataset, params: OutlierDetection | None = None, *, kernels: str | None = None, **parameters
+) -> xr.Dataset:
     """Flag outliers along time, as calwebb_tso3's ``outlier_detection`` in ``tso`` mode.
 
     Parameters
@@ -152,6 +161,8 @@ def detect_outliers(ds: xr.Dataset, params: OutlierDetection | None = None, **pa
         jwst). ``snr`` (float or jwst's ``"5.0 4.0"`` string, first value): threshold in units of ERR.
         ``maskpt`` (float): weight-threshold fraction; with 0/1 weights, pixels with bad DQ are left out of
         the rolling median. ``good_bits`` (str or int): DQ bits counted as good (``"~DO_NOT_USE"``).
+    kernels : {"numba", "numpy"}, optional
+        Compiled kernels or their numpy twins (bit-identical results); default :func:`tso3x.jit.choose`.
 
     Returns
     -------
@@ -162,7 +173,8 @@ def detect_outliers(ds: xr.Dataset, params: OutlierDetection | None = None, **pa
     """
     if params is None:
         params = OutlierDetection.from_user(**parameters)
-    parts = [_detect_segment(ds.isel({names.INTEGRATION: sl}), params) for sl in segment_slices(ds)]
+    kernels = jit.check(kernels or jit.choose())
+    parts = [_detect_segment(ds.isel({names.INTEGRATION: sl}), params, kernels) for sl in segment_slices(ds)]
     out = concat_integrations(parts)
     out.attrs = {
         **ds.attrs,

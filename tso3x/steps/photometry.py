@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from .. import names, notes
+from .. import jit, names, notes
 from ..config import TsoPhotometry
 from ..execution import compute
 from ..io.gain import open_gain
@@ -40,17 +40,17 @@ def _convert(block: np.ndarray, factor) -> np.ndarray:
     return block if factor is None else block * factor
 
 
-def _pass_centroid(sci, dq, *, factor, xc, yc, radius, box, fit_box):
+def _pass_centroid(sci, dq, *, factor, xc, yc, radius, box, fit_box, kernels):
     """One chunk of a centroid pass: (n, 1, 2) centroids, or (n, 1, 5) with the PSF fit (``fit_box``)."""
     data = _convert(sci, factor)
     mask = cen.bad_pixels(data, dq)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        sub = cen.subtract_background(data, ~cen.source_mask(data.shape[1:], xc, yc, radius))
+        sub = cen.subtract_background(data, ~cen.source_mask(data.shape[1:], xc, yc, radius), kernels=kernels)
     cx, cy = cen.centroid_box(sub, mask, xc, yc, box)
     if fit_box is None:
         return np.stack([cx, cy], axis=1)[:, None, :]
-    fit = fit_gaussian_prf(sub, mask, cx, cy, fit_box)
+    fit = fit_gaussian_prf(sub, mask, cx, cy, fit_box, kernels=kernels)
     return np.concatenate([cx[:, None], cy[:, None], fit], axis=1)[:, None, :]
 
 
@@ -87,19 +87,20 @@ class _SegmentResult:
     sums: np.ndarray | None = None
 
 
-def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotometry) -> None:
+def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotometry, kernels: str) -> None:
     graphs = []
     for r in results:
         seg = ds.isel({names.INTEGRATION: r.setup.rows})
         s = r.setup
         kw = dict(factor=s.factor, xc=s.xref, yc=s.yref, radius=p.radius_inner, box=p.search_box_width, fit_box=None)
+        kw["kernels"] = kernels
         graphs.append(_map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=2, **kw))
     first = compute(*graphs, label="photometry: centroids")
     graphs, todo = [], []
     with notes.gathered():
         for r, out in zip(results, first, strict=True):
             with notes.segment(r.setup.path):
-                graph = _fit_pass(ds, r, out, p)
+                graph = _fit_pass(ds, r, out, p, kernels)
             if graph is not None:
                 graphs.append(graph)
                 todo.append(r)
@@ -108,7 +109,7 @@ def _centroid_passes(ds: xr.Dataset, results: list[_SegmentResult], p: TsoPhotom
         r.psf = out[:, 0, 2:].copy()
 
 
-def _fit_pass(ds: xr.Dataset, r: _SegmentResult, first: np.ndarray, p: TsoPhotometry) -> da.Array | None:
+def _fit_pass(ds: xr.Dataset, r: _SegmentResult, first: np.ndarray, p: TsoPhotometry, kernels: str) -> da.Array | None:
     """The centroid and PSF-fit pass of one segment around the median of its first centroids (None, and NaN
     centroids, when none was found)."""
     cx, cy = first[:, 0, 0], first[:, 0, 1]
@@ -119,7 +120,7 @@ def _fit_pass(ds: xr.Dataset, r: _SegmentResult, first: np.ndarray, p: TsoPhotom
     xg, yg = float(np.nanmedian(cx)), float(np.nanmedian(cy))
     notes.debug(log, "New best guess source position: %s", f"{xg},{yg}")
     seg = ds.isel({names.INTEGRATION: r.setup.rows})
-    kw = dict(factor=r.setup.factor, xc=xg, yc=yg, radius=p.radius_inner, box=p.fit_box_width)
+    kw = dict(factor=r.setup.factor, xc=xg, yc=yg, radius=p.radius_inner, box=p.fit_box_width, kernels=kernels)
     return _map(_pass_centroid, seg[names.SCI].data, seg[names.DQ].data, ncol=5, fit_box=p.fit_box_width, **kw)
 
 
@@ -250,6 +251,8 @@ def photometry(
     params: TsoPhotometry | None = None,
     gain=None,
     segment_setups: list[PhotometrySetup] | None = None,
+    *,
+    kernels: str | None = None,
     **parameters,
 ) -> xr.Dataset:
     """Aperture photometry of every integration of an imaging TSO exposure, as jwst ``tso_photometry``.
@@ -273,6 +276,9 @@ def photometry(
         fit the Gaussian PRF instead of using XREF/YREF_SCI), ``search_box_width``, ``fit_box_width`` (box
         widths of the two centroid passes, odd; even values are rounded down; the second is also the PSF-fit
         box), ``moving_centroid`` (each integration's centroid instead of the median centroid).
+    kernels : {"numba", "numpy"}, optional
+        Compiled kernels or their numpy twins (the PSF-fit columns agree to ~1e-7 relative, the rest are
+        bit-identical); default :func:`tso3x.jit.choose`.
 
     Returns
     -------
@@ -295,7 +301,7 @@ def photometry(
     results = [_SegmentResult(s) for s in segment_setups]
     if params.centroid_source:
         log.info("Centroiding the source in each integration")
-        _centroid_passes(ds, results, params)
+        _centroid_passes(ds, results, params, jit.check(kernels or jit.choose()))
     with notes.gathered():
         for r in results:
             with notes.segment(r.setup.path):
