@@ -170,21 +170,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 def _run_command(exposure) -> str:
     """The ``tso3x run`` command line for a simulated exposure, with its reference files.
 
-    The NIS_SOSS files go in as ``--override-pastasoss`` … ``--soss-estimate``, with ``--override-area N/A`` (no
-    AREA file is simulated; jwst does not use it for SOSS), for each parameter ``tso3x run`` has (an option it
-    does not know would make the printed command fail).
+    NIS_SOSS: its files as ``--override-pastasoss`` … ``--soss-estimate``, ``--override-area N/A`` (no AREA file
+    is simulated; jwst does not use it for SOSS) and ``--soss-atoca false`` (the box path; ATOCA is not
+    implemented yet).
     """
     words = ["tso3x", "run", str(exposure.asn), "--output-dir", str(Path(exposure.asn).parent.parent / "products")]
     if exposure.extract1d is not None:
         words += ["--override-extract1d", str(exposure.extract1d)]
-    known = set(config.parameter_names())
     soss = ("pastasoss", "specprofile", "speckernel", "photom", "wavelengthrange")  # SimulatedExposure fields
     for field, name in [(f, f"override_{f}") for f in soss] + [("soss_estimate", "soss_estimate")]:
         path = getattr(exposure, field, None)
-        if path is not None and name in known:
+        if path is not None:
             words += ["--" + name.replace("_", "-"), str(path)]
-    if getattr(exposure, "pastasoss", None) is not None and "override_area" in known:
-        words += ["--override-area", "N/A"]
+    if getattr(exposure, "pastasoss", None) is not None:
+        words += ["--override-area", "N/A", "--soss-atoca", "false"]
     words += ["--override-gain", str(exposure.gain)]
     return " ".join(shlex.quote(w) for w in words)
 
