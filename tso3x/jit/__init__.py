@@ -22,9 +22,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import Tso3xInputError
 from .cache import cache_dir, ready, shown
+
+if TYPE_CHECKING:  # numpy is imported by whoever passes arrays
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def njit(**options) -> Callable:
     return decorate
 
 
-def frozen(array):
+def frozen(array: np.ndarray) -> np.ndarray:
     """A read-only view of ``array``.
 
     numba compiles a separate version of a kernel for read-only arrays (a FITS block, a broadcast median); the
