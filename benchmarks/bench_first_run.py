@@ -102,7 +102,8 @@ def wait_until_compiled(install: Install, env: dict, cache: Path, timeout: float
     status = [install.python, "-m", "tso3x.jit", "--status"]
     while subprocess.run(status, env=env, capture_output=True).returncode != 0:
         log = cache / "compile.log"
-        if not (cache / "compile.lock").exists() and time.perf_counter() - start > 5:
+        ended = not (cache / "compile.lock").exists() and time.perf_counter() - start > 5
+        if ended and subprocess.run(status, env=env, capture_output=True).returncode != 0:  # ended meanwhile?
             sys.exit(f"the background compilation ended without its marker:\n{log.read_text() if log.exists() else ''}")
         if time.perf_counter() - start > timeout:
             sys.exit(f"the background compilation takes over {timeout:.0f} s")
