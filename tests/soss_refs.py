@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tso3x.simulate.soss_reffiles import photom_row_dtype
+
 PWCPOS_CMD = 245.76
 #: order → (trace row in SUBSTRIP256 at x=0, slope, cutoff, wavelength at x=0, wavelength span)
 ORDERS = {1: (80.0, 0.004, 2048, 2.84, -2.0), 2: (130.0, 0.01, 1783, 1.42, -0.85), 3: (200.0, 0.01, 1134, 0.95, -0.35)}
@@ -110,17 +112,7 @@ def write_photom(path: Path, orders=(1, 2, 3), timecoeff: bool = False, metres: 
         rows.append(("CLEAR", "GR700XD", order, 2.5e-3 * order, 1e-5, k, wl, rel, np.zeros(n, np.float32)))
     m = datamodels.NisSossPhotomModel()
     _ref_meta(m, "PHOTOM")
-    row_dtype = [
-        ("filter", "S12"),
-        ("pupil", "S15"),
-        ("order", "<i2"),
-        ("photmj", "<f4"),
-        ("uncertainty", "<f4"),
-        ("nelem", "<i2"),
-        ("wavelength", "<f4", (n,)),
-        ("relresponse", "<f4", (n,)),
-        ("reluncertainty", "<f4", (n,)),
-    ]
+    row_dtype = photom_row_dtype(n)
     table = np.array(rows, dtype=row_dtype)
     m.phot_table = table
     if timecoeff:

@@ -148,20 +148,26 @@ def relresponse(geom: soss.OrderGeometry) -> tuple[np.ndarray, np.ndarray]:
     return wl, soss.MJY_PER_ATOCA * wl / (soss.throughput(geom.order, wl) * disp)
 
 
-def write_photom(path: pathlib.Path, scene: soss.SossScene) -> pathlib.Path:
-    """Write the NIRISS SOSS PHOTOM file: CLEAR/GR700XD rows for orders 1–3 (relresponse peak 1) and one
-    F277W row that must not match a CLEAR exposure."""
-    dtype = [
+def photom_row_dtype(nelem: int) -> list[tuple]:
+    """The row dtype of a NIS_SOSS PHOTOM table (NisSossPhotomModel ``phot_table``), with ``nelem``-long
+    wavelength/relresponse arrays."""
+    return [
         ("filter", "S12"),
         ("pupil", "S15"),
         ("order", "<i2"),
         ("photmj", "<f4"),
         ("uncertainty", "<f4"),
         ("nelem", "<i2"),
-        ("wavelength", "<f4", (PHOTOM_NELEM_MAX,)),
-        ("relresponse", "<f4", (PHOTOM_NELEM_MAX,)),
-        ("reluncertainty", "<f4", (PHOTOM_NELEM_MAX,)),
+        ("wavelength", "<f4", (nelem,)),
+        ("relresponse", "<f4", (nelem,)),
+        ("reluncertainty", "<f4", (nelem,)),
     ]
+
+
+def write_photom(path: pathlib.Path, scene: soss.SossScene) -> pathlib.Path:
+    """Write the NIRISS SOSS PHOTOM file: CLEAR/GR700XD rows for orders 1–3 (relresponse peak 1) and one
+    F277W row that must not match a CLEAR exposure."""
+    dtype = photom_row_dtype(PHOTOM_NELEM_MAX)
     rows = [("CLEAR", order) for order in (1, 2, 3)] + [("F277W", 1)]
     table = np.zeros(len(rows), dtype=dtype)
     gsub = soss.geometry_subarray(scene.subarray)
