@@ -75,3 +75,32 @@ def test_nothing_left_over(runs):
         assert not (folder / ".tso3x-tmp").exists()
         found = sorted(p.suffix for p in folder.iterdir() if not p.name.endswith("_manifest.json"))
         assert found == [".ecsv"] + [".fits"] * 4
+
+
+def test_table_columns_read_in_threads_with_unsigned_offsets(tmp_path):
+    """A lazily read EXTRACT1D column (memory-mapped at its offset, no astropy in the task) equals astropy's
+    decoding, TZERO-offset unsigned values included, when many threads read it at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tso3x.io import product_read
+
+    rng = np.random.default_rng(3)
+    nrows, npix = 300, 17
+    dq = rng.integers(0, 2**32, size=(nrows, npix), dtype=np.uint32)
+    flux = rng.normal(size=(nrows, npix))
+    cols = [
+        fits.Column("INT_NUM", "J", array=np.arange(1, nrows + 1, dtype=np.int32)),
+        fits.Column("FLUX", f"{npix}D", array=flux),
+        fits.Column("DQ", f"{npix}J", bzero=2**31, array=dq),
+    ]
+    path = tmp_path / "t_x1dints.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name="EXTRACT1D")]).writeto(path)
+    (table,) = product_read.spec_tables(path)
+    assert table.zeros == {"DQ": 2**31}
+    lazy = {name: product_read.lazy_column(path, table, name) for name in ("FLUX", "DQ")}
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda k: lazy["DQ" if k % 2 else "FLUX"][k : k + 50].compute(scheduler="sync"), range(64)))
+    for k, values in enumerate(got):
+        expected = (dq if k % 2 else flux)[k : k + 50]
+        np.testing.assert_array_equal(values, expected)
+        assert values.dtype == expected.dtype

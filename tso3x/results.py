@@ -181,7 +181,7 @@ def _spectra_of_detector(path: Path, tables: list[product_read.SpecTable], suffi
         data["N_ALONGDISP"] = ((names.INTEGRATION,), nalong.astype(np.int64))
     # one wavelength grid per table (constant over its rows in jwst's box extraction): (pixel,) if all agree
     firsts = [
-        np.asarray(product_read.TableColumn(str(path), t.hdu, "WAVELENGTH", (t.nrows, t.npixel), np.float64)[0:1])[0]
+        np.asarray(product_read.TableColumn(str(path), t, "WAVELENGTH", (t.nrows, t.npixel), np.float64)[0:1])[0]
         for t in tables
         if t.nrows
     ]

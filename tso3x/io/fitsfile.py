@@ -162,13 +162,21 @@ _TFORM = {"L": "i1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", 
 
 
 def table_dtype(hdu: HduLayout) -> np.dtype | None:
-    """The big-endian row dtype of a binary-table HDU, from its (already parsed) header.
+    """The big-endian row dtype of a binary-table HDU, from its (already parsed) header (see `row_dtype`)."""
+    return row_dtype(hdu.header)
+
+
+def row_dtype(header: fits.Header, zeros: dict[str, float] | None = None) -> np.dtype | None:
+    """The big-endian row dtype of a binary table with this header.
 
     None for what this reader does not decode itself: not a binary table, a column format other than
     fixed-width numbers, logicals and strings (variable-length arrays, bits), scaled columns, or rows whose
-    width is not NAXIS1.
+    width is not NAXIS1. The dtype is built from a list of fields, never from a comma string (numpy parses
+    those with ``ast``, which CPython 3.11 does not allow in several threads at once).
+
+    With ``zeros`` given, integer columns with a TZERO offset (e.g. unsigned DQ) are accepted: the dtype
+    is then the stored one, and ``zeros`` receives each such column's offset to add to the stored values.
     """
-    header = hdu.header
     if header.get("XTENSION") != "BINTABLE":
         return None
     fields = []
@@ -176,9 +184,12 @@ def table_dtype(hdu: HduLayout) -> np.dtype | None:
         match = re.fullmatch(r"\s*(\d*)([A-Z])\s*", str(header.get(f"TFORM{k}", "")))
         if match is None or (match[2] != "A" and match[2] not in _TFORM):
             return None
-        if header.get(f"TSCAL{k}", 1) != 1 or header.get(f"TZERO{k}", 0) != 0:
-            return None
         name, repeat = header.get(f"TTYPE{k}", f"col{k}"), int(match[1]) if match[1] else 1
+        zero = header.get(f"TZERO{k}", 0)
+        if header.get(f"TSCAL{k}", 1) != 1 or (zero != 0 and (zeros is None or match[2] not in "BIJK")):
+            return None
+        if zero != 0:
+            zeros[name] = zero
         if match[2] == "A":
             fields.append((name, f"S{repeat}"))
         else:

@@ -16,6 +16,7 @@ from astropy.io import fits
 from dask.base import tokenize
 
 from .. import names
+from . import fitsfile
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +27,29 @@ ROWS_PER_CHUNK = 256
 
 
 class TableColumn:
-    """A picklable, array-like view of one column of a FITS binary table, read on indexing (for dask)."""
+    """A picklable, array-like view of one column of a FITS binary table, read on indexing (for dask).
 
-    def __init__(self, path: str, hdu: int, name: str, shape: tuple[int, ...], dtype: np.dtype):
-        self.path, self.hdu, self.name = str(path), int(hdu), name
+    The rows are memory-mapped at the table's data offset with its row dtype, both found once when the
+    product was opened: a task neither parses a header nor asks astropy for a dtype (astropy builds it
+    from a comma string through ``ast``, which CPython 3.11 does not allow in several threads at once).
+    """
+
+    def __init__(self, path: str, table: SpecTable, name: str, shape: tuple[int, ...], dtype: np.dtype):
+        self.path, self.name = str(path), name
+        self.offset, self.row_dtype, self.nrows = table.data_offset, table.row_dtype, table.nrows
+        self.zero = table.zeros.get(name, 0)
         self.shape, self.dtype, self.ndim = tuple(shape), np.dtype(dtype), len(shape)
 
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
         rows, rest = key[0], key[1:]
-        with fits.open(self.path, memmap=True) as hdul:
-            values = np.asarray(hdul[self.hdu].data[rows].field(self.name))
-            out = np.array(values[(slice(None), *rest)] if rest else values, dtype=self.dtype)
+        if self.nrows == 0:
+            return np.zeros((0, *self.shape[1:]), dtype=self.dtype)[(slice(None), *rest)]
+        table = np.memmap(self.path, dtype=self.row_dtype, mode="r", offset=self.offset, shape=(self.nrows,))
+        values = table[rows][self.name]
+        values = values[(slice(None), *rest)] if rest else values
+        out = np.array(values.astype(np.int64) + self.zero if self.zero else values, dtype=self.dtype)
+        del table
         return out
 
 
@@ -53,6 +65,9 @@ class SpecTable:
     small: dict[str, np.ndarray]  #: INT_NUM, SEGMENT, N_ALONGDISP, the time columns (when present)
     units: dict[str, str]
     vector_dtypes: dict[str, np.dtype]
+    data_offset: int  #: byte offset of the table's rows in the file
+    row_dtype: np.dtype  #: big-endian dtype of one row, as stored
+    zeros: dict[str, int]  #: TZERO offsets of the integer columns that have one (unsigned DQ)
 
 
 def spec_tables(path: str | os.PathLike) -> list[SpecTable]:
@@ -75,6 +90,10 @@ def spec_tables(path: str | os.PathLike) -> list[SpecTable]:
             if "INT_NUM" not in small:
                 raise ValueError(f"{path}[{k}]: EXTRACT1D has no INT_NUM column (not a jwst 3.0 x1dints)")
             npixel = int(hdu.data.field("FLUX").shape[1]) if len(hdu.data) else 0
+            zeros: dict[str, int] = {}
+            row_dtype = fitsfile.row_dtype(hdu.header, zeros)
+            if row_dtype is None:
+                raise ValueError(f"{path}[{k}]: EXTRACT1D has columns of a layout tso3x does not read")
             out.append(
                 SpecTable(
                     hdu=k,
@@ -85,6 +104,9 @@ def spec_tables(path: str | os.PathLike) -> list[SpecTable]:
                     small=small,
                     units=units,
                     vector_dtypes=vectors,
+                    data_offset=int(hdu.fileinfo()["datLoc"]),
+                    row_dtype=row_dtype,
+                    zeros=zeros,
                 )
             )
     return out
@@ -94,7 +116,7 @@ def lazy_column(path: str | os.PathLike, table: SpecTable, name: str) -> da.Arra
     """A vector column of one EXTRACT1D table as a (rows, pixel) dask array, read in chunks of rows."""
     dtype = table.vector_dtypes[name]
     shape = (table.nrows, table.npixel)
-    col = TableColumn(str(path), table.hdu, name, shape, dtype)
+    col = TableColumn(str(path), table, name, shape, dtype)
     return da.from_array(
         col,
         chunks=(ROWS_PER_CHUNK, -1),
