@@ -1,9 +1,11 @@
 """Run jwst 3.0.0's whole calwebb_tso3 offline on an association (end-to-end benchmark helper).
 
-Usage: python _jwst_tso3.py ASN OUTPUT_DIR [GAIN|N/A] [EXTRACT1D|N/A]. Every reference file is a local override
-(or N/A), CRDS parameter files are disabled and CRDS is never contacted.
+Usage: python _jwst_tso3.py ASN OUTPUT_DIR [GAIN|N/A] [EXTRACT1D|N/A] [STEPS_JSON]. Every reference file is a local
+override (or N/A), CRDS parameter files are disabled and CRDS is never contacted. STEPS_JSON (a JSON object
+``{step: {parameter: value}}``) is merged last, e.g. the SOSS reference files and ``soss_*`` parameters.
 """
 
+import json
 import logging
 import os
 import sys
@@ -27,6 +29,9 @@ def main() -> None:
         "photom": {"override_photom": "N/A", "override_area": "N/A"},
         "white_light": {"override_wavelengthrange": "N/A"},
     }
+    extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+    for step, pars in extra.items():
+        steps.setdefault(step, {}).update(pars)
     pipe = Tso3Pipeline(steps=steps, output_dir=out)
     pipe.prefetch_references = False
     pipe.run(asn)
