@@ -1,4 +1,8 @@
-"""The bad-input suite: ``tso3x run`` as a subprocess on broken inputs, each of one of two kinds.
+"""The bad-input suite: ``tso3x run`` on broken inputs, each of one of two kinds.
+
+The refused cases call the command's entry point (``tso3x.cli.main``) in the test process, with its stderr
+captured at the file-descriptor level: what a shell would see, without a Python start-up per case. The
+accepted cases and the checks at the end run ``tso3x`` as a real subprocess.
 
 **Refused** — exit status 2, the last stderr line ``tso3x: error: <file>[<HDU/keyword>]: <problem>`` naming the
 culprit, no traceback, nothing written to the output folder, inputs byte-identical afterwards.
@@ -44,6 +48,19 @@ def bases(tmp_path_factory) -> dict:
 def tso3x_run(*args: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "tso3x", "run", *args, "--scheduler", "threads"]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def tso3x_run_here(capfd, *args: str) -> subprocess.CompletedProcess:
+    """``tso3x run`` through its entry point in this process: exit status and captured stdout/stderr."""
+    from tso3x import cli
+
+    capfd.readouterr()
+    try:
+        status = cli.main(["run", *args, "--scheduler", "threads"])
+    except SystemExit as exit_:  # argparse
+        status = exit_.code
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(["tso3x", "run", *args], status, out, err)
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -358,12 +375,12 @@ def prepare(case: Case, bases: dict, tmp_path: Path) -> tuple[Path, list[str], s
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [k for k, c in CASES.items() if c.refused])
-def test_refused(name, bases, tmp_path):
+def test_refused(name, bases, tmp_path, capfd):
     case = CASES[name]
     asn, args, culprit, out = prepare(case, bases, tmp_path)
     before = digest(tmp_path / "in")
     out_before = digest(out) if out.is_dir() else None
-    proc = tso3x_run(str(asn), *args)
+    proc = tso3x_run_here(capfd, str(asn), *args)
     assert proc.returncode == 2, (case.why, proc.stderr[-2000:])
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("tso3x: error: ") and culprit in last, (case.why, last)

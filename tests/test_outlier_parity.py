@@ -56,24 +56,22 @@ def test_every_mode_matches_jwst(mode, outlier_oracle, tmp_path):
 @pytest.mark.parametrize(
     "params",
     [
-        pytest.param({"rolling_window_width": 5}, id="odd-window"),
-        pytest.param({"rolling_window_width": 6}, id="even-window"),
-        pytest.param({"rolling_window_width": 2}, id="window-2-jwst-bug"),
+        # parameters that act on different stages are combined, to run jwst fewer times
+        pytest.param({"rolling_window_width": 5, "snr": "3.0 2.0"}, id="odd-window-snr-string"),
+        pytest.param({"rolling_window_width": 6, "maskpt": 0.0}, id="even-window-maskpt-0-no-masking"),
+        pytest.param({"rolling_window_width": 2, "good_bits": "0"}, id="window-2-jwst-bug-good-bits-none"),
         pytest.param({"rolling_window_width": 32}, id="window-equals-segment-full-median"),
-        pytest.param({"rolling_window_width": 1}, id="window-1-full-median"),
-        pytest.param({"snr": "3.0 2.0"}, id="snr-string"),
-        pytest.param({"maskpt": 0.0}, id="maskpt-0-no-masking"),
-        pytest.param({"maskpt": 1.5}, id="maskpt-above-1-all-masked"),
-        pytest.param({"good_bits": "0"}, id="good-bits-none"),
+        pytest.param({"rolling_window_width": 1, "maskpt": 1.5}, id="window-1-full-median-maskpt-above-1"),
     ],
 )
 def test_parameters_match_jwst(params, outlier_oracle, tmp_path):
     run_both(outlier_oracle, tmp_path, "nrc_tsgrism", **params)
 
 
-@pytest.mark.parametrize("chunk_mb", [0.02, 0.11, 1000.0])
+@pytest.mark.parametrize("chunk_mb", [0.02, 0.11])
 def test_chunk_sizes_match_jwst(chunk_mb, outlier_oracle, tmp_path):
-    """Chunks of 1, a few (not dividing the segment) and all integrations give jwst's result."""
+    """Chunks of 1 and of a few integrations (not dividing the segment) give jwst's result (whole-segment chunks,
+    the default size on small exposures, are what the other parity tests run)."""
     sim = {"nints": 90}
     assert run_both(outlier_oracle, tmp_path, "nrs_brightobj", sim, chunk_mb=chunk_mb, rolling_window_width=9) > 0
 

@@ -319,9 +319,11 @@ def test_jwst_photom_na_leaves_dn_per_s(s96, soss_runs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["s96", "s256"])
+@pytest.mark.parametrize("which", ["s96"])
 def test_jwst_atoca_with_estimate_models_the_scene(request, soss_runs, which):
-    """ATOCA (every default but ``soss_estimate``): its trace models match the data to the noise (last segment)."""
+    """ATOCA (every default but ``soss_estimate``): its trace models match the data to the noise (last segment).
+
+    SUBSTRIP96 only in the suite (SUBSTRIP256 passes too, at 1.5 minutes more: add ``"s256"`` to check it)."""
     exp = request.getfixturevalue(which)
     run = soss_runs(exp, f"atoca_{which}", soss_estimate=True, subtract_background=True, soss_modelname="model")
     orders = _x1d_orders(run.x1dints)
@@ -342,28 +344,6 @@ def test_jwst_atoca_with_estimate_models_the_scene(request, soss_runs, which):
     r = residual[aperture & np.isfinite(residual)]
     robust_std = 1.4826 * np.median(np.abs(r - np.median(r)))
     assert robust_std < 1.15 and abs(np.median(r)) < 0.3, (sub, robust_std, np.median(r))
-
-
-@pytest.mark.slow
-def test_jwst_bad_pix_model_fills_masked_pixels(s96, tmp_path):
-    """``soss_bad_pix="model"`` (ATOCA with a given ``soss_tikfac``) restores the columns whose aperture has a bad
-    pixel, which ``"masking"`` leaves short; run on one segment with ``run_soss_extract_1d``."""
-    pytest.importorskip("jwst")
-    from jwst_oracle import run_soss_extract_1d
-
-    seg = s96.segments[0]
-    common = {"subtract_background": True, "soss_estimate": True, "soss_atoca": False}
-    masked = _quiet(run_soss_extract_1d, seg, s96, tmp_path / "mask", **common)
-    model = _quiet(run_soss_extract_1d, seg, s96, tmp_path / "model", soss_bad_pix="model", soss_tikfac=3e-9, **common)
-    (wl, f_mask, n_mask), (_, f_model, n_model) = _x1d_orders(masked)[1][0], _x1d_orders(model)[1][0]
-    oot = _out_of_transit(S96["nints"])[: f_mask.shape[0]]
-    short = np.all(n_mask[oot] < 39.5, axis=0)
-    short[:_EDGE] = short[-_EDGE:] = False
-    assert short.sum() >= 5 and np.all(n_model[:, short] > 39.5)
-    truth = soss.flux_mjy(wl[short])
-    med_mask = np.median(np.nanmean(f_mask[oot][:, short], axis=0) / truth)
-    med_model = np.median(np.nanmean(f_model[oot][:, short], axis=0) / truth)
-    assert med_mask < med_model - 0.01 and abs(med_model - 1.0) < 0.02, (med_mask, med_model)
 
 
 @pytest.mark.slow
