@@ -20,12 +20,14 @@ from test_extract_parity import assert_same_whtlt, assert_same_x1dints
 from test_outlier_parity import assert_same_crfints
 
 import tso3x
+from tso3x import dqflags
 from tso3x.cli import main
 
 pytestmark = pytest.mark.slow  # jwst oracle (calwebb_tso3) against whole tso3x runs
 
 S96 = {"nints": 16, "nseg": 2, "seed": 5}
 S256 = {"nints": 8, "nseg": 2, "seed": 6, "subarray": "SUBSTRIP256"}
+S96_SHORT = {"nints": 6, "nseg": 2, "seed": 5}
 
 
 def _quiet(fn, *args, **kwargs):
@@ -43,18 +45,29 @@ def _references(exp, photom, wavelengthrange: bool) -> dict:
     return {**refs, "override_area": "N/A", "override_gain": str(exp.gain)}
 
 
-def run_both(exp, tmp_path, *, photom=True, wavelengthrange=True, photom_pars=None, **params):
-    """jwst calwebb_tso3 and ``tso3x.run`` on ``exp``, with ``extract_1d`` parameters ``params`` and ``photom``
-    parameters ``photom_pars``; returns ((x1dints, whtlt) of tso3x, the jwst run)."""
+def run_both(exp, tmp_path, *, photom=True, wavelengthrange=True, photom_pars=None, replace_pars=None, **params):
+    """jwst calwebb_tso3 and ``tso3x.run`` on ``exp``, with ``extract_1d`` parameters ``params``, ``photom``
+    parameters ``photom_pars`` and, when given, ``pixel_replace`` run with ``replace_pars``; returns ((x1dints,
+    whtlt) of tso3x, the jwst run)."""
     from jwst_oracle import run_soss_tso3
 
     photom_pars = photom_pars or {}
-    steps = {"photom": photom_pars} if photom_pars else None
+    steps = {"photom": photom_pars} if photom_pars else {}
+    ours_replace = {}
+    if replace_pars is not None:
+        steps["pixel_replace"] = {"skip": False, **replace_pars}
+        ours_replace = {"pixel_replace": True, **replace_pars}
     oracle = _quiet(
-        run_soss_tso3, exp, tmp_path / "jwst", photom=photom, wavelengthrange=wavelengthrange, steps=steps, **params
+        run_soss_tso3,
+        exp,
+        tmp_path / "jwst",
+        photom=photom,
+        wavelengthrange=wavelengthrange,
+        steps=steps or None,
+        **params,
     )
     refs = _references(exp, photom, wavelengthrange)
-    products = tso3x.run(exp.asn, tmp_path / "tso3x", chunk_mb=0.5, **refs, **params, **photom_pars)
+    products = tso3x.run(exp.asn, tmp_path / "tso3x", chunk_mb=0.5, **refs, **params, **photom_pars, **ours_replace)
     ours = [p for p in products if not p.name.endswith("_crfints.fits")]
     assert [p.name for p in ours] == [oracle.x1dints.name, oracle.whtlt.name]
     return ours, oracle
@@ -162,6 +175,23 @@ def test_photom_rows_and_time_correction_match_jwst(s96, tmp_path, apply_time_co
     with datamodels.NisSossPhotomModel(str(photom)) as m:  # the correction matters (jwst applied it, as tso3x)
         correction = get_correction_table(m, fits.getval(s96.segments[0], "EXPMID"))
     assert np.all(correction < 0.95)
+
+
+@pytest.mark.parametrize(("sim", "replace_pars"), [(S96, {}), (S96_SHORT, {"algorithm": "fit_profile"})])
+def test_pixel_replace_matches_jwst(simulated, tmp_path, sim, replace_pars):
+    """pixel_replace (mingrad by default; fit_profile on fewer integrations: jwst's takes ~6 s per integration)
+    on each crfints segment before the box extraction, as jwst's calwebb_tso3 runs it on the SOSS CubeModel: the
+    replaced pixels (no longer NaN, DO_NOT_USE cleared) enter the segment statistics, the imputation and the box
+    sums; S_PXREPL COMPLETE."""
+    from tso3x.io.calints import open_segment
+
+    exp = simulated("nis_soss", **sim)
+    ours, oracle = run_both(exp, tmp_path, replace_pars=replace_pars, soss_atoca=False, subtract_background=True)
+    assert assert_same(ours, oracle) == [1, 2, 1, 2]
+    assert fits.getval(ours[0], "S_PXREPL") == fits.getval(oracle.x1dints, "S_PXREPL") == "COMPLETE"
+    crf = open_segment(oracle.crfints[0])  # the replacement had work to do
+    replaced = tso3x.pixel_replace(crf, **replace_pars)
+    assert int(((replaced.dq.values & dqflags.FLUX_ESTIMATED) != 0).sum()) > 100
 
 
 def test_photom_missing_order_matches_jwst(s96, tmp_path):
