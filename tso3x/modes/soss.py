@@ -153,7 +153,7 @@ class Soss:
                 )
         shape = (exposures[0].sizes["y"], exposures[0].sizes["x"])
         pastasoss = read_pastasoss(refs.path("pastasoss"))
-        read_specprofile(refs.path("specprofile"), shape)
+        read_specprofile(refs.path("specprofile"), shape, str(exposures[0].attrs.get("SUBARRAY", "")))
         read_speckernel(refs.path("speckernel"))
         self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
         for ds in exposures:
