@@ -726,7 +726,8 @@ def write_plots(
 
     A light curve, bin or detector that cannot be normalised is left out with a warning, and a figure that
     cannot be drawn at all is not written (warning); everything else is. A folder holding crfints but no
-    x1dints, whtlt or phot (e.g. NIS_SOSS, not extracted yet) gets the outlier plots.
+    x1dints, whtlt or phot (e.g. NIS_SOSS with ATOCA, not extracted yet) gets the outlier plots. NIS_SOSS
+    products get their plots per spectral order (one column or panel per order).
 
     Parameters
     ----------

@@ -20,7 +20,9 @@
   ``detectors`` (spectroscopy) and ``product``.
 
 Several detectors (NRS1 + NRS2) get their spectra, ``pixel`` dimension, ``wavelength`` and white light
-suffixed ``_<DET>`` (as in the zarr store).
+suffixed ``_<DET>`` (as in the zarr store). Several spectral orders (NIS_SOSS) get them per order, suffixed
+``_order_<N>`` as jwst's whtlt names ``whitelight_flux_order_1`` (``FLUX_order_1 (integration, pixel_order_1)``,
+``wavelength_order_1``, ``whitelight_flux_order_1``, ``binned_flux_order_1``, …), and attr ``orders``.
 """
 
 from __future__ import annotations
