@@ -177,17 +177,28 @@ def test_photom_rows_and_time_correction_match_jwst(s96, tmp_path, apply_time_co
     assert np.all(correction < 0.95)
 
 
-@pytest.mark.parametrize(("sim", "replace_pars"), [(S96, {}), (S96_SHORT, {"algorithm": "fit_profile"})])
-def test_pixel_replace_matches_jwst(simulated, tmp_path, sim, replace_pars):
+@pytest.mark.parametrize(
+    ("sim", "replace_pars"),
+    [(S96, {}), (S96_SHORT, {"algorithm": "fit_profile"}), (S96_SHORT, {"algorithm": "trace_model"})],
+)
+def test_pixel_replace_matches_jwst(simulated, tmp_path, caplog, sim, replace_pars):
     """pixel_replace (mingrad by default; fit_profile on fewer integrations: jwst's takes ~6 s per integration)
     on each crfints segment before the box extraction, as jwst's calwebb_tso3 runs it on the SOSS CubeModel: the
     replaced pixels (no longer NaN, DO_NOT_USE cleared) enter the segment statistics, the imputation and the box
-    sums; S_PXREPL COMPLETE."""
+    sums; S_PXREPL COMPLETE. trace_model: jwst's adaptive_trace_model fails on the CubeModel and pixel_replace
+    falls back to mingrad, with the same warnings."""
     from tso3x.io.calints import open_segment
+    from tso3x.steps.pixel_replace import TRACE_MODEL_FALLBACK
 
     exp = simulated("nis_soss", **sim)
-    ours, oracle = run_both(exp, tmp_path, replace_pars=replace_pars, soss_atoca=False, subtract_background=True)
+    with caplog.at_level(logging.WARNING):
+        ours, oracle = run_both(exp, tmp_path, replace_pars=replace_pars, soss_atoca=False, subtract_background=True)
     assert assert_same(ours, oracle) == [1, 2, 1, 2]
+    if replace_pars.get("algorithm") == "trace_model":
+        for who in ("jwst", "tso3x"):
+            said = [r.getMessage() for r in caplog.records if r.name.startswith(who)]
+            assert all(any(m in text for text in said) for m in TRACE_MODEL_FALLBACK), (who, said)
+        replace_pars = {}  # what the replacement is
     assert fits.getval(ours[0], "S_PXREPL") == fits.getval(oracle.x1dints, "S_PXREPL") == "COMPLETE"
     crf = open_segment(oracle.crfints[0])  # the replacement had work to do
     replaced = tso3x.pixel_replace(crf, **replace_pars)
