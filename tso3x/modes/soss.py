@@ -39,7 +39,7 @@ from ..spectral_bins import bin_spectra
 from ..steps import soss_extract
 from ..steps.white_light import assemble, lazy_sums
 from .base import ProductTarget
-from .spectroscopy import merge_orders, spectral_order, store_part
+from .spectroscopy import merge_orders, place, spectral_order, store_part
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +222,11 @@ class Soss:
             store_finish()
         curve = assemble(entries, list(sums), spectra[0].attrs)
         written = [x1dints.seal(x1d_target, list(datasums))]
-        written.append(_place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
+        written.append(place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
         if binned is not None:
             binned = binned.copy(data=dict(zip(lc_names, lcs, strict=True)))
             lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
-            written.append(_place(lc_tmp, target.output_dir))
+            written.append(place(lc_tmp, target.output_dir))
         return written
 
     def _plan_per_order(self, spectra: list[xr.Dataset], n_exposures: int, target: ProductTarget):
@@ -265,13 +265,6 @@ class Soss:
             }
         )
         return out
-
-
-def _place(tmp: Path, output_dir: Path) -> Path:
-    """Rename a complete product from the temporary folder into the output folder."""
-    final = output_dir / Path(tmp).name
-    os.replace(tmp, final)
-    return final
 
 
 def attrs_filter(ds: xr.Dataset) -> str:

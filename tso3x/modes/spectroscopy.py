@@ -136,11 +136,11 @@ class Spectroscopy:
             store_finish()
         curve = assemble(entries, list(sums), spectra[0].attrs)
         written = [x1dints.seal(x1d_target, list(datasums))]
-        written.append(_place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
+        written.append(place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
         if binned is not None:
             binned = binned.copy(data={BINNED_FLUX: lcs[0], BINNED_FLUX_ERROR: lcs[1]})
             lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
-            written.append(_place(lc_tmp, target.output_dir))
+            written.append(place(lc_tmp, target.output_dir))
         return written
 
 
@@ -174,7 +174,7 @@ def extract_1d(
     return extract.extract_1d(ds, ref, apcorr, segment_setups, ref_path=ref_path, params=params, kernels=kernels)
 
 
-def _place(tmp: Path, output_dir: Path) -> Path:
+def place(tmp: Path, output_dir: Path) -> Path:
     """Rename a complete product from the temporary folder into the output folder."""
     final = output_dir / Path(tmp).name
     os.replace(tmp, final)
