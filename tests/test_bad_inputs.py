@@ -376,11 +376,6 @@ CASES: dict[str, Case] = {
         soss_reference("--override-speckernel", "--override-photom", "speckernel_p.fits"),
         "a PHOTOM file as SPECKERNEL",
     ),
-    "photom-is-speckernel": Case(
-        "soss",
-        soss_reference("--override-photom", "--override-speckernel", "photom_k.fits"),
-        "a SPECKERNEL as PHOTOM",
-    ),
     "photom-is-gain": Case(
         "soss", soss_reference("--override-photom", "gain", "photom_gain.fits"), "a GAIN file as PHOTOM"
     ),
@@ -388,11 +383,6 @@ CASES: dict[str, Case] = {
         "soss",
         soss_reference("--override-wavelengthrange", "--override-pastasoss", "wlr_pasta.asdf"),
         "a PASTASOSS file as WAVELENGTHRANGE",
-    ),
-    "wavelengthrange-is-fits": Case(
-        "soss",
-        soss_reference("--override-wavelengthrange", "--override-photom", "wlr_photom.asdf"),
-        "a FITS file (PHOTOM) as WAVELENGTHRANGE",
     ),
     "wavelengthrange-not-asdf": Case(
         "soss",
