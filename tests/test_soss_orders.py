@@ -121,6 +121,16 @@ def test_bins_add_up_to_each_order_white_light(soss):
             assert low[0] > 0 and np.all(np.diff(low) > 0)
 
 
+def test_an_order_outside_the_range_gets_empty_bins(soss, caplog):
+    _, out, _ = soss
+    ds = tso3x.open_products(out / "products")
+    with caplog.at_level(logging.WARNING):
+        binned = tso3x.bin_spectra(ds, 3, min_wavelength=2.0, max_wavelength=2.8).compute()
+    assert "order 2 has no wavelength between 2 and 2.8 micron: its bins are empty" in caplog.text
+    assert binned.n_pixels_order_2.values.tolist() == [0, 0, 0] and (binned.binned_flux_order_2 == 0).all()
+    assert (binned.n_pixels_order_1 > 0).all() and binned.wavelength_low_order_1[0] == 2.0
+
+
 def test_speclc_has_per_order_columns(soss):
     _, out, products = soss
     table = Table.read(_product(products, "_speclc.ecsv"))

@@ -189,7 +189,8 @@ def bin_spectra(
         (``binned_flux_order_1 (integration, wavelength_bin_order_1)``, ``wavelength_low_order_1``, …) and
         attr ``orders``; ``bins`` bins divide the range of each order's own wavelengths (positive ones: jwst's
         photom marks pixels without a wavelength with -1) within ``min_wavelength``–``max_wavelength``, so
-        the bins of an order add up to its white light over that range.
+        the bins of an order add up to its white light over that range; an order with no wavelength in that
+        range gets ``bins`` empty bins over it (0 flux, 0 pixels; a warning says so).
     """
     if isinstance(spectra, xr.Dataset) and spectra_orders(spectra):
         return _bin_orders(spectra, bins, method, min_wavelength, max_wavelength)
@@ -250,17 +251,19 @@ BINNED_NAMES = (
 
 
 def _order_range(wave: xr.DataArray, lo: float | None, hi: float | None, label: str) -> tuple[float, float]:
-    """``[lo, hi]`` narrowed to an order's positive finite wavelengths [micron]."""
+    """``[lo, hi]`` narrowed to an order's positive finite wavelengths [micron]; ``[lo, hi]`` itself (empty bins,
+    with a warning) for an order with no wavelength inside it."""
     grid = _grid(wave)
     grid = grid[np.isfinite(grid) & (grid > 0)]
-    if grid.size == 0:
-        raise ValueError(f"{label}: no wavelength to bin")
-    lo_, hi_ = float(grid.min()), float(grid.max())
+    lo_, hi_ = (float(grid.min()), float(grid.max())) if grid.size else (np.inf, -np.inf)
     lo_ = lo_ if lo is None else max(lo_, float(lo))
     hi_ = hi_ if hi is None else min(hi_, float(hi))
-    if not hi_ > lo_:
+    if hi_ > lo_:
+        return lo_, hi_
+    if lo is None or hi is None or not float(hi) > float(lo):
         raise ValueError(f"{label}: no wavelength between {lo} and {hi} micron to bin")
-    return lo_, hi_
+    log.warning("%s has no wavelength between %g and %g micron: its bins are empty", label, lo, hi)
+    return float(lo), float(hi)
 
 
 def _bin_orders(ds: xr.Dataset, bins, method: str, lo, hi) -> xr.Dataset:
