@@ -37,11 +37,13 @@ SIM = {"nints": 16, "nseg": 2, "seed": 5}
 
 @pytest.fixture(scope="module")
 def bases(tmp_path_factory) -> dict:
-    """Small simulated exposures: MJy/sr imaging, DN/s imaging (gain needed), NRC_TSGRISM spectroscopy."""
+    """Small simulated exposures: MJy/sr imaging, DN/s imaging (gain needed), NRC_TSGRISM spectroscopy, NIS_SOSS
+    (SUBSTRIP96, run with ``--soss-atoca false`` and its simulated reference files)."""
     return {
         "img": simulate("nrc_tsimage_clear", tmp_path_factory.mktemp("img"), shape=(24, 24), **SIM),
         "img_dn": simulate("nrc_tsimage_clear", tmp_path_factory.mktemp("dn"), shape=(24, 24), bunit="DN/s", **SIM),
         "spec": simulate("nrc_tsgrism", tmp_path_factory.mktemp("spec"), shape=(16, 64), **SIM),
+        "soss": simulate("nis_soss", tmp_path_factory.mktemp("soss"), nints=6, nseg=2, seed=5),
     }
 
 
@@ -206,6 +208,43 @@ def all_nan(h):
 
 
 EXTRACT1D = "--override-extract1d"
+#: NIS_SOSS reference-file options → the simulated file (glob in the base folder)
+SOSS_REFERENCES = {
+    "--override-pastasoss": "jwst_niriss_pastasoss_*.asdf",
+    "--override-specprofile": "jwst_niriss_specprofile_*.fits",
+    "--override-speckernel": "jwst_niriss_speckernel_*.fits",
+    "--override-photom": "jwst_niriss_photom_*.fits",
+    "--override-wavelengthrange": "jwst_niriss_wavelengthrange_*.asdf",
+}
+
+
+def soss_reference(option: str, source: str | Callable[[Path, Path], None], name: str):
+    """A NIS_SOSS reference file of the wrong kind passed with ``option``: a copy of another simulated reference
+    file (``source``: one of the SOSS_REFERENCES options, or the gain), or written by ``source(folder, path)``."""
+
+    def write(folder, path):
+        if callable(source):
+            source(folder, path)
+        else:
+            pattern = SOSS_REFERENCES.get(source, "jwst_niriss_gain_*.fits")
+            shutil.copyfile(next(folder.glob(pattern)), path)
+
+    return reference(name, write, option)
+
+
+def specprofile_substrip256(folder, path):
+    from tso3x.simulate.soss import build_soss_scene
+    from tso3x.simulate.soss_reffiles import write_specprofile
+
+    write_specprofile(path, build_soss_scene("SUBSTRIP256", "CLEAR", True))
+
+
+def truncated(pattern):
+    def write(folder, path):
+        data = next(folder.glob(pattern)).read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    return write
 
 
 def warns(make, warning):
@@ -313,6 +352,60 @@ CASES: dict[str, Case] = {
         reference("apcorr.fits", lambda f, p: fits.PrimaryHDU().writeto(p), "--override-apcorr"),
         "jwst has no aperture correction for NRC_TSGRISM",
     ),
+    # NIS_SOSS reference files (box path)
+    "pastasoss-is-wavelengthrange": Case(
+        "soss",
+        soss_reference("--override-pastasoss", "--override-wavelengthrange", "pastasoss_wlr.asdf"),
+        "an ASDF reference file of another type as PASTASOSS",
+    ),
+    "pastasoss-is-fits": Case(
+        "soss",
+        soss_reference("--override-pastasoss", "--override-speckernel", "pastasoss_fits.asdf"),
+        "a FITS file (SPECKERNEL) as PASTASOSS",
+    ),
+    "pastasoss-not-asdf": Case(
+        "soss",
+        reference("pastasoss_text.asdf", "#ASDF 1.0.0\nnot yaml: [\n" * 20, "--override-pastasoss"),
+        "PASTASOSS file that is not readable ASDF",
+    ),
+    "pastasoss-truncated": Case(
+        "soss",
+        soss_reference("--override-pastasoss", truncated(SOSS_REFERENCES["--override-pastasoss"]), "pasta_cut.asdf"),
+        "PASTASOSS file cut short",
+    ),
+    "specprofile-is-speckernel": Case(
+        "soss",
+        soss_reference("--override-specprofile", "--override-speckernel", "specprofile_k.fits"),
+        "a SPECKERNEL as SPECPROFILE",
+    ),
+    "specprofile-substrip256": Case(
+        "soss",
+        soss_reference("--override-specprofile", specprofile_substrip256, "specprofile_substrip256.fits"),
+        "a SUBSTRIP256 SPECPROFILE for SUBSTRIP96 data: its profiles are for other detector rows",
+    ),
+    "specprofile-not-fits": Case(
+        "soss",
+        reference("specprofile_text.fits", "not FITS\n" * 100, "--override-specprofile"),
+        "SPECPROFILE file that is not FITS",
+    ),
+    "speckernel-is-photom": Case(
+        "soss",
+        soss_reference("--override-speckernel", "--override-photom", "speckernel_p.fits"),
+        "a PHOTOM file as SPECKERNEL",
+    ),
+    "photom-is-gain": Case(
+        "soss", soss_reference("--override-photom", "gain", "photom_gain.fits"), "a GAIN file as PHOTOM"
+    ),
+    "wavelengthrange-is-pastasoss": Case(
+        "soss",
+        soss_reference("--override-wavelengthrange", "--override-pastasoss", "wlr_pasta.asdf"),
+        "a PASTASOSS file as WAVELENGTHRANGE",
+    ),
+    "wavelengthrange-not-asdf": Case(
+        "soss",
+        reference("wlr_text.asdf", "not asdf at all\n" * 50, "--override-wavelengthrange"),
+        "WAVELENGTHRANGE file that is not readable ASDF",
+    ),
     # output folder
     "output-is-a-file": Case("img", output_is_a_file, "products cannot go into a file"),
     "output-not-writable": Case("img", output_not_writable, "products cannot be written there"),
@@ -365,6 +458,11 @@ def prepare(case: Case, bases: dict, tmp_path: Path) -> tuple[Path, list[str], s
         asn, args = folder / "asn_dir.json", args[1:]
     if "--override-extract1d" not in args and case.base == "spec":
         args += ["--override-extract1d", str(next(folder.glob("jwst_*extract1d*.json")))]
+    if case.base == "soss":
+        args += ["--soss-atoca", "false", "--override-area", "N/A"]
+        for option, pattern in SOSS_REFERENCES.items():
+            if option not in args:
+                args += [option, str(next(folder.glob(pattern)))]
     out = tmp_path / "out"
     if "--output-dir" not in args:
         args += ["--output-dir", str(out)]

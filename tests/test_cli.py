@@ -127,7 +127,7 @@ def test_run_help_shows_every_default_and_choice(capsys):
         "(default: ~DO_NOT_USE)",
         "(default: 3.0)",
         "one of poly, mean, median",
-        "one of mingrad, fit_profile (default: mingrad)",
+        "one of mingrad, fit_profile, trace_model (default: mingrad)",
         "--override-apcorr FILE APCORR reference file (default: none)",
         "(default: 128.0)",
     ):

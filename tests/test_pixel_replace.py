@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import xarray as xr
 from astropy.io import fits
 
 import tso3x
@@ -190,7 +191,7 @@ def test_pipeline_matches_calwebb_tso3(mode, algorithm, tso3_oracle, tmp_path):
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        (["--algorithm", "foo"], "tso3x: error: algorithm must be mingrad or fit_profile, not 'foo'"),
+        (["--algorithm", "foo"], "tso3x: error: algorithm must be mingrad, fit_profile or trace_model, not 'foo'"),
         (["--algorithm", "trace_model"], "tso3x: error: algorithm trace_model is not supported"),
         (["--n-adjacent-cols", "0"], "tso3x: error: n_adjacent_cols must be an integer >= 1, not '0'"),
         (["--n-adjacent-cols", "2.5"], "tso3x: error: n_adjacent_cols must be an integer >= 1, not '2.5'"),
@@ -228,3 +229,20 @@ def test_fit_profile_needs_dispaxis(simulated, tmp_path):
         check_pixel_replace([ds], params)
     assert str(err.value).startswith(str(exp.segments[0].resolve()))
     check_pixel_replace([ds], PixelReplace(False, "mingrad", 3))  # mingrad does not use it
+
+
+def test_trace_model_only_for_soss(simulated):
+    """trace_model needs adaptive_trace_model: refused, but for NIS_SOSS, where jwst falls back to mingrad."""
+    exp = simulated("nrs_brightobj", nints=8, nseg=1, seed=5, shape=(16, 32))
+    ds = _exposure(exp, 1.0)
+    params = PixelReplace(True, "trace_model", 3)
+    with pytest.raises(tso3x.Tso3xInputError, match="algorithm trace_model is not supported"):
+        check_pixel_replace([ds], params)
+    with pytest.raises(tso3x.Tso3xInputError, match="algorithm trace_model is not supported"):
+        tso3x.pixel_replace(ds, params)
+    soss = ds.assign_attrs(EXP_TYPE="NIS_SOSS")
+    check_pixel_replace([soss], params)
+    replaced = tso3x.pixel_replace(soss, params)
+    mingrad = tso3x.pixel_replace(soss, algorithm="mingrad")
+    assert replaced.attrs["S_TRCMOD"] == "FAILED" and "S_TRCMOD" not in mingrad.attrs
+    xr.testing.assert_identical(replaced.drop_attrs(), mingrad.drop_attrs())

@@ -46,7 +46,7 @@ def spectro_store(simulated, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def soss(simulated, tmp_path_factory):
-    """A NIS_SOSS run: crfints only (tso3x does not extract SOSS spectra yet)."""
+    """A NIS_SOSS run with ATOCA (jwst's default, not implemented yet): crfints only."""
     exp = simulated("nis_soss", nints=12, nseg=2, seed=3, shape=(32, 128))
     out = tmp_path_factory.mktemp("plot-soss")
     tso3x.run(exp.asn, out, override_gain=exp.gain)

@@ -338,22 +338,17 @@ def test_run_box_segments(refs, tmp_path):
     assert len(curve) == 8 and str(curve["whitelight_flux_order_1"].unit) == "MJy"
 
 
-@pytest.mark.slow
-def test_spec_bins_and_zarr_are_not_silently_ignored(refs, tmp_path, caplog):
-    """Not implemented for NIS_SOSS yet: each says so in a warning, and no zarr store is written or returned."""
+def test_spec_bins_and_zarr_without_spectra_say_so(refs, tmp_path, caplog):
+    """No spectra extracted (ATOCA, not implemented yet): spec_bins and zarr each say they are ignored, and no
+    zarr store is written or returned (per-order products: tests/test_soss_orders.py)."""
     seg = _write_cube(tmp_path / "jw01234001001_04101_00001_nis_calints.fits", 96, 3)
     store = tmp_path / "store" / "run.zarr"
     with caplog.at_level(logging.WARNING):
-        out = tso3x.run(
-            _asn(tmp_path, [seg]), tmp_path / "out", soss_atoca=False, spec_bins=5, zarr=store, **_refs_kw(refs, 96)
-        )
-    assert [p.name.rsplit("_", 1)[-1] for p in out] == ["crfints.fits", "x1dints.fits", "whtlt.ecsv"]
+        out = tso3x.run(_asn(tmp_path, [seg]), tmp_path / "out", spec_bins=5, zarr=store)
+    assert [p.name.rsplit("_", 1)[-1] for p in out] == ["crfints.fits"]
     assert not store.parent.exists()
-    assert "spec_bins ignored: NIS_SOSS" in caplog.text and "zarr ignored: the NIS_SOSS" in caplog.text
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        tso3x.open_products(tmp_path / "out")
-    assert "has spectral orders 1, 2: open_products does not separate orders yet" in caplog.text
+    for option in ("spec_bins", "zarr"):
+        assert f"{option} ignored: no NIS_SOSS spectra are extracted in this run" in caplog.text
 
 
 def test_atoca_default_warns(refs, tmp_path, caplog):

@@ -20,12 +20,14 @@ from test_extract_parity import assert_same_whtlt, assert_same_x1dints
 from test_outlier_parity import assert_same_crfints
 
 import tso3x
+from tso3x import dqflags
 from tso3x.cli import main
 
 pytestmark = pytest.mark.slow  # jwst oracle (calwebb_tso3) against whole tso3x runs
 
 S96 = {"nints": 16, "nseg": 2, "seed": 5}
 S256 = {"nints": 8, "nseg": 2, "seed": 6, "subarray": "SUBSTRIP256"}
+S96_SHORT = {"nints": 6, "nseg": 2, "seed": 5}
 
 
 def _quiet(fn, *args, **kwargs):
@@ -43,18 +45,29 @@ def _references(exp, photom, wavelengthrange: bool) -> dict:
     return {**refs, "override_area": "N/A", "override_gain": str(exp.gain)}
 
 
-def run_both(exp, tmp_path, *, photom=True, wavelengthrange=True, photom_pars=None, **params):
-    """jwst calwebb_tso3 and ``tso3x.run`` on ``exp``, with ``extract_1d`` parameters ``params`` and ``photom``
-    parameters ``photom_pars``; returns ((x1dints, whtlt) of tso3x, the jwst run)."""
+def run_both(exp, tmp_path, *, photom=True, wavelengthrange=True, photom_pars=None, replace_pars=None, **params):
+    """jwst calwebb_tso3 and ``tso3x.run`` on ``exp``, with ``extract_1d`` parameters ``params``, ``photom``
+    parameters ``photom_pars`` and, when given, ``pixel_replace`` run with ``replace_pars``; returns ((x1dints,
+    whtlt) of tso3x, the jwst run)."""
     from jwst_oracle import run_soss_tso3
 
     photom_pars = photom_pars or {}
-    steps = {"photom": photom_pars} if photom_pars else None
+    steps = {"photom": photom_pars} if photom_pars else {}
+    ours_replace = {}
+    if replace_pars is not None:
+        steps["pixel_replace"] = {"skip": False, **replace_pars}
+        ours_replace = {"pixel_replace": True, **replace_pars}
     oracle = _quiet(
-        run_soss_tso3, exp, tmp_path / "jwst", photom=photom, wavelengthrange=wavelengthrange, steps=steps, **params
+        run_soss_tso3,
+        exp,
+        tmp_path / "jwst",
+        photom=photom,
+        wavelengthrange=wavelengthrange,
+        steps=steps or None,
+        **params,
     )
     refs = _references(exp, photom, wavelengthrange)
-    products = tso3x.run(exp.asn, tmp_path / "tso3x", chunk_mb=0.5, **refs, **params, **photom_pars)
+    products = tso3x.run(exp.asn, tmp_path / "tso3x", chunk_mb=0.5, **refs, **params, **photom_pars, **ours_replace)
     ours = [p for p in products if not p.name.endswith("_crfints.fits")]
     assert [p.name for p in ours] == [oracle.x1dints.name, oracle.whtlt.name]
     return ours, oracle
@@ -136,6 +149,12 @@ def s256(simulated):
 def test_box_with_background_matches_jwst(s96, tmp_path):
     ours, oracle = run_both(s96, tmp_path, soss_atoca=False, subtract_background=True)
     assert assert_same(ours, oracle) == [1, 2, 1, 2]
+    # open_products reads jwst's SOSS products as tso3x's: one variable set per order
+    theirs, mine = tso3x.open_products(oracle.x1dints).compute(), tso3x.open_products(ours[0]).compute()
+    assert theirs.attrs["orders"] == mine.attrs["orders"] == [1, 2]
+    assert sorted(theirs.variables) == sorted(mine.variables) and "FLUX_order_2" in mine
+    for name in mine.variables:
+        np.testing.assert_array_equal(theirs[name].values, mine[name].values, err_msg=name)
 
 
 def test_box_photom_and_wavelengthrange_na_matches_jwst(s96, tmp_path):
@@ -162,6 +181,57 @@ def test_photom_rows_and_time_correction_match_jwst(s96, tmp_path, apply_time_co
     with datamodels.NisSossPhotomModel(str(photom)) as m:  # the correction matters (jwst applied it, as tso3x)
         correction = get_correction_table(m, fits.getval(s96.segments[0], "EXPMID"))
     assert np.all(correction < 0.95)
+
+
+@pytest.mark.parametrize(
+    ("sim", "replace_pars"),
+    [(S96_SHORT, {}), (S96_SHORT, {"algorithm": "trace_model"})],
+)
+def test_pixel_replace_matches_jwst(simulated, tmp_path, caplog, sim, replace_pars):
+    """pixel_replace (mingrad, jwst's default) on each crfints segment before the box extraction, as jwst's
+    calwebb_tso3 runs it on the SOSS CubeModel: the replaced pixels (no longer NaN, DO_NOT_USE cleared) enter the
+    segment statistics, the imputation and the box sums; S_PXREPL COMPLETE. trace_model: jwst's
+    adaptive_trace_model fails on the CubeModel and pixel_replace falls back to mingrad, with the same warnings.
+    fit_profile goes the same way (jwst's takes ~6 s per SOSS integration): its replacement of SOSS integrations is
+    compared with jwst's below."""
+    from tso3x.io.calints import open_segment
+    from tso3x.steps.pixel_replace import TRACE_MODEL_FALLBACK
+
+    exp = simulated("nis_soss", **sim)
+    with caplog.at_level(logging.WARNING):
+        ours, oracle = run_both(exp, tmp_path, replace_pars=replace_pars, soss_atoca=False, subtract_background=True)
+    assert assert_same(ours, oracle) == [1, 2, 1, 2]
+    if replace_pars.get("algorithm") == "trace_model":
+        for who in ("jwst", "tso3x"):
+            said = [r.getMessage() for r in caplog.records if r.name.startswith(who)]
+            assert all(any(m in text for text in said) for m in TRACE_MODEL_FALLBACK), (who, said)
+        replace_pars = {}  # what the replacement is
+    assert fits.getval(ours[0], "S_PXREPL") == fits.getval(oracle.x1dints, "S_PXREPL") == "COMPLETE"
+    crf = open_segment(oracle.crfints[0])  # the replacement had work to do
+    replaced = tso3x.pixel_replace(crf, **replace_pars)
+    assert int(((replaced.dq.values & dqflags.FLUX_ESTIMATED) != 0).sum()) > 100
+
+
+def test_fit_profile_on_soss_integrations_matches_jwst(simulated):
+    """fit_profile on SOSS crfints integrations (DISPAXIS 1: profiles are columns) as jwst's PixelReplacement on
+    the CubeModel, bit for bit."""
+    from jwst.pixel_replace.pixel_replace import PixelReplacement
+    from stdatamodels.jwst import datamodels
+
+    from tso3x.io.calints import open_segment
+
+    exp = simulated("nis_soss", **S96_SHORT)
+    seg = open_segment(exp.segments[0]).isel(integration=slice(0, 2))
+    ours = tso3x.pixel_replace(seg, algorithm="fit_profile", n_adjacent_cols=2).compute()
+    with datamodels.CubeModel(str(exp.segments[0])) as model:
+        model.data, model.dq, model.err = model.data[:2], model.dq[:2], model.err[:2]
+        for var in ("var_poisson", "var_rnoise", "var_flat"):
+            setattr(model, var, getattr(model, var)[:2])
+        assert model.meta.wcsinfo.dispersion_direction == 1
+        _quiet(PixelReplacement(model, algorithm="fit_profile", n_adjacent_cols=2).replace)
+        assert int(((model.dq & dqflags.FLUX_ESTIMATED) != 0).sum()) > 100
+        for var, theirs in (("sci", model.data), ("dq", model.dq), ("err", model.err), ("var_flat", model.var_flat)):
+            np.testing.assert_array_equal(ours[var].values, theirs, err_msg=var)
 
 
 def test_photom_missing_order_matches_jwst(s96, tmp_path):

@@ -388,7 +388,12 @@ class Photom(StepParameters):
         self._set("apply_time_correction", bool(self.apply_time_correction))
 
 
-PIXEL_REPLACE_ALGORITHMS = ("mingrad", "fit_profile")
+PIXEL_REPLACE_ALGORITHMS = ("mingrad", "fit_profile", "trace_model")
+#: jwst's trace_model needs adaptive_trace_model, not implemented yet: refused but for NIS_SOSS, where jwst 3.0.0's
+#: adaptive_trace_model fails on the CubeModel and pixel_replace falls back to mingrad (tso3x.steps.pixel_replace)
+TRACE_MODEL_REFUSED = (
+    "algorithm trace_model is not supported (it needs adaptive_trace_model); use mingrad or fit_profile"
+)
 
 
 @dataclass(frozen=True)
@@ -398,17 +403,17 @@ class PixelReplace(StepParameters):
     title: ClassVar[str] = "pixel_replace (spectroscopy; jwst names and defaults)"
 
     pixel_replace: bool = parameter(False, "run pixel_replace before extraction (jwst: skipped)", cli="flag")
-    algorithm: str = parameter("mingrad", "replacement algorithm", choices=PIXEL_REPLACE_ALGORITHMS)
+    algorithm: str = parameter(
+        "mingrad",
+        "replacement algorithm (trace_model: NIS_SOSS only: mingrad, as jwst)",
+        choices=PIXEL_REPLACE_ALGORITHMS,
+    )
     n_adjacent_cols: int = parameter(3, "fit_profile: profiles used on each side", type=str)
 
     def __post_init__(self) -> None:
-        if self.algorithm == "trace_model":
-            raise Tso3xInputError(
-                None,
-                "algorithm trace_model is not supported (it needs adaptive_trace_model); use mingrad or fit_profile",
-            )
         if self.algorithm not in PIXEL_REPLACE_ALGORITHMS:
-            raise Tso3xInputError(None, f"algorithm must be mingrad or fit_profile, not {self.algorithm!r}")
+            choices = "mingrad, fit_profile or trace_model"
+            raise Tso3xInputError(None, f"algorithm must be {choices}, not {self.algorithm!r}")
         self._set("n_adjacent_cols", _integer("n_adjacent_cols", self.n_adjacent_cols, minimum=1, floats=False))
         self._set("pixel_replace", bool(self.pixel_replace))
 

@@ -89,6 +89,16 @@ WAVELENGTH_LOW = "wavelength_low"  #: lower bin edge [micron] (included)
 WAVELENGTH_HIGH = "wavelength_high"  #: upper bin edge [micron] (excluded, except for the last bin)
 WAVELENGTH_CENTER = "wavelength_center"  #: bin centre [micron]
 N_PIXELS = "n_pixels"  #: pixels of the wavelength grid in each bin
+#: attr (list of int) of the results of a product with several spectral orders (NIS_SOSS), whose spectra,
+#: white light and binned light curves are suffixed per order with :func:`order_suffix`
+ORDERS = "orders"
+
+
+def order_suffix(order: int) -> str:
+    """The suffix of one spectral order's variables, dimensions and coordinates: ``_order_1``, as jwst's whtlt
+    names its per-order column ``whitelight_flux_order_1``."""
+    return f"_order_{int(order)}"
+
 
 #: The vector columns of an x1dints EXTRACT1D table, in jwst's order.
 SPEC_COLUMNS: tuple[str, ...] = (

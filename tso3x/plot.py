@@ -169,6 +169,7 @@ def light_curve(
     baseline: str = "median",
     integrations=None,
     detector: str | None = None,
+    order: int | None = None,
     skipped: list[Skipped] | None = None,
 ):
     """White-light (spectroscopy) or net aperture-sum (imaging) light curve, raw and normalised, against time.
@@ -181,6 +182,9 @@ def light_curve(
         Normalisation (see :func:`tso3x.normalize`).
     detector : str, optional
         One detector's white light (default: all together).
+    order : int, optional
+        One spectral order's white light, for products with several (NIS_SOSS); default: one column of
+        panels per order.
     skipped : list, optional
         Gets a :class:`Skipped` when the light curve cannot be normalised (its baseline flux is negative,
         zero, NaN or below ``MIN_SNR`` × its error): the normalised panel then says why instead (also logged
@@ -190,13 +194,29 @@ def light_curve(
     -------
     matplotlib.figure.Figure
         Two panels sharing the time axis [h since the first integration]: flux [its unit] with 1σ errors,
-        and flux / baseline.
+        and flux / baseline (per spectral order, side by side).
     """
-    lc = _light_curve(ds, detector).compute()
-    fig, axes = _figure(2, 1, size=(8.0, 6.0), sharex=True)
+    from .spectral_bins import spectra_orders
+
+    orders = spectra_orders(ds) if ds.attrs.get("product_kind") != IMAGING else []
+    shown = [order] if order is not None or not orders else orders
+    curves = [_light_curve(ds, detector, o).compute() for o in shown]
+    fig, axes = _figure(2, len(curves), size=(8.0 if len(curves) == 1 else 5.0 * len(curves), 6.0), sharex=True)
+    for k, lc in enumerate(curves):
+        _light_curve_panels(axes[0, k], axes[1, k], lc, baseline, integrations, skipped)
+        if len(curves) > 1:
+            axes[0, k].set_title(lc.attrs["label"], fontsize=9)
+    if len(curves) == 1:
+        axes[0, 0].set_title(_title(ds), fontsize=9)
+    else:
+        fig.suptitle(_title(ds), fontsize=9)
+    return fig
+
+
+def _light_curve_panels(raw, norm, lc: xr.Dataset, baseline: str, integrations, skipped) -> None:
+    """One light curve (:func:`tso3x.results.light_curve` output, computed): raw above, normalised below."""
     t, tlabel = _time_axis(lc)
     unit = lc["flux"].attrs.get("units", "")
-    raw, norm = axes[0, 0], axes[1, 0]
     raw.errorbar(t, lc["flux"].values, yerr=_yerr(lc["flux_error"]), color="C0", **_POINTS)
     raw.set_ylabel(f"{lc.attrs['label']} [{unit}]")
     normalised = normalize_checked(lc["flux"], lc["flux_error"], baseline, integrations, min_snr=MIN_SNR)
@@ -209,8 +229,6 @@ def light_curve(
         norm.axhline(1.0, color="0.3", lw=0.8, ls="--")
     norm.set_ylabel(f"normalised flux ({baseline} baseline)")
     norm.set_xlabel(tlabel)
-    raw.set_title(_title(ds), fontsize=9)
-    return fig
 
 
 def _scatter(values: np.ndarray) -> np.ndarray:
@@ -270,9 +288,11 @@ def spectroscopic_light_curves(
     Parameters
     ----------
     binned : xarray.Dataset
-        :func:`tso3x.bin_spectra` output (or an :func:`tso3x.open_products` result holding ``binned_flux``).
+        :func:`tso3x.bin_spectra` output (or an :func:`tso3x.open_products` result holding ``binned_flux``;
+        per-order ``binned_flux_order_<N>`` for NIS_SOSS: one panel per order).
     offset : float, optional
-        Vertical step between curves (default: 1.2× the deepest dip + 4× the largest point-to-point scatter).
+        Vertical step between curves (default: 1.2× the deepest dip + 4× the largest point-to-point scatter,
+        per panel).
     baseline, integrations :
         Normalisation (see :func:`tso3x.normalize`).
     skipped : list, optional
@@ -286,6 +306,33 @@ def spectroscopic_light_curves(
     matplotlib.figure.Figure
         Normalised flux + offset against time [h since the first integration].
     """
+    panels = _binned_panels(binned)
+    nbins = max(b.sizes[names.WAVELENGTH_BIN] for _, b in panels)
+    width = 8.0 if len(panels) == 1 else 6.0 * len(panels)
+    fig, axes = _figure(1, len(panels), size=(width, max(4.0, 0.45 * nbins + 2.0)))
+    for ax, (label, one) in zip(axes[0], panels, strict=True):
+        _stack(ax, one, label, offset, baseline, integrations, skipped)
+    return fig
+
+
+def _binned_panels(binned: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
+    """(label, unsuffixed bin_spectra Dataset) per spectral order of ``binned`` (one ("", binned) without)."""
+    orders = binned.attrs.get(names.ORDERS)
+    if not orders or names.BINNED_FLUX in binned.data_vars:
+        return [("", binned)]
+    from .spectral_bins import BINNED_NAMES
+
+    out = []
+    for order in orders:
+        sfx = names.order_suffix(order)
+        keep = [f"{n}{sfx}" for n in BINNED_NAMES if f"{n}{sfx}" in binned.variables or f"{n}{sfx}" in binned.dims]
+        one = binned[[v for v in keep if v in binned.data_vars]]  # with its own bins' coordinates only
+        out.append((f"order {order}", one.rename({v: v[: -len(sfx)] for v in keep})))
+    return out
+
+
+def _stack(ax, binned: xr.Dataset, label: str, offset, baseline: str, integrations, skipped) -> None:
+    """One panel of stacked normalised light curves of single-order :func:`tso3x.bin_spectra` output."""
     normalised = normalize_checked(
         binned[names.BINNED_FLUX], binned[names.BINNED_FLUX_ERROR], baseline, integrations, min_snr=MIN_SNR
     )
@@ -299,14 +346,12 @@ def spectroscopic_light_curves(
     nbins = binned.sizes[names.WAVELENGTH_BIN]
     if offset is None:
         offset = _stack_offset(nflux[:, ok])
-    fig, axes = _figure(1, 1, size=(8.0, max(4.0, 0.45 * nbins + 2.0)))
-    ax = axes[0, 0]
     cmap = _colormap("viridis")
     centres = binned[names.WAVELENGTH_CENTER].values
     for k in range(nbins):
         shift = -k * offset
         color = cmap(k / max(nbins - 1, 1))
-        label = f"{centres[k]:.3f} µm"
+        text = f"{centres[k]:.3f} µm"
         if ok[k]:
             ax.errorbar(
                 t,
@@ -320,31 +365,31 @@ def spectroscopic_light_curves(
                 alpha=0.8,
             )
         else:
-            _skip(skipped, "spectroscopic_light_curves", _bin_name(binned, k), problems[k])
-            label, color = f"{label}: not drawn", "0.5"
-        ax.text(1.01, 1.0 + shift, label, transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=color)
+            item = _bin_name(binned, k)
+            _skip(skipped, "spectroscopic_light_curves", f"{label} {item}" if label else item, problems[k])
+            text, color = f"{text}: not drawn", "0.5"
+        ax.text(1.01, 1.0 + shift, text, transform=ax.get_yaxis_transform(), va="center", fontsize=8, color=color)
     if not ok.any():
         _note(ax, "no bin could be normalised (baseline flux negative, zero, NaN or below its error)")
     lo, hi = ax.get_ylim() if ok.any() else (np.inf, -np.inf)  # every label in view, drawn or not
     ax.set_ylim(min(lo, 1.0 - (nbins - 0.5) * offset), max(hi, 1.0 + 0.5 * offset))
     ax.set_xlabel(tlabel)
     ax.set_ylabel(f"normalised flux + offset (step {offset:.2g})")
-    ax.set_title(f"spectroscopic light curves ({nbins} bins, {baseline} baseline)", fontsize=9)
-    return fig
+    what = f"{label}: " if label else ""
+    ax.set_title(f"{what}spectroscopic light curves ({nbins} bins, {baseline} baseline)", fontsize=9)
 
 
 def _detector_spectra(ds: xr.Dataset) -> list[tuple[str, xr.DataArray, np.ndarray]]:
-    """(label, FLUX (integration, pixel), 1-D wavelength grid) per detector of an open_products Dataset."""
-    from .spectral_bins import spectra_parts
+    """(label, FLUX (integration, pixel), 1-D wavelength grid) per detector (or spectral order, NIS_SOSS) of an
+    open_products Dataset."""
+    from .spectral_bins import spectra_parts, spectra_suffixes
 
     out = []
-    detectors = list(ds.attrs.get("detectors") or [""])
-    parts = spectra_parts(ds)
-    for det, (flux, _, wave) in zip(
-        detectors if len(detectors) == len(parts) else [""] * len(parts), parts, strict=True
-    ):
+    labels = [label for _, label in spectra_suffixes(ds)]
+    for label, (flux, _, wave) in zip(labels, spectra_parts(ds), strict=True):
         grid = wave.isel({names.INTEGRATION: 0}).values if names.INTEGRATION in wave.dims else wave.values
-        out.append((det, flux, np.asarray(grid, dtype=np.float64)))
+        grid = np.asarray(grid, dtype=np.float64)
+        out.append((label, flux, np.where(grid > 0, grid, np.nan)))  # jwst's photom marks no wavelength with -1
     return out
 
 
@@ -394,7 +439,8 @@ def _waterfall_image(
     ok = normalised.ok.values
     lit = _illuminated(normalised.baseline.values, ok)
     if not ok.any():
-        _skip(skipped, "waterfall", f"detector {det}" if det else "spectra", "no pixel has a positive baseline flux")
+        what = (det if det.startswith("order") else f"detector {det}") if det else "spectra"
+        _skip(skipped, "waterfall", what, "no pixel has a positive baseline flux")
     elif not lit.all():
         log.info(
             "waterfall: %d of %d columns%s blank: %d without a positive baseline flux, %d below %g of the bright ones'",
@@ -655,7 +701,8 @@ def _makers(
         if ds.attrs.get("product_kind") == IMAGING:
             makers["centroids"] = lambda: centroids(ds)
         else:
-            binned = (lambda: ds) if names.BINNED_FLUX in ds.data_vars else (lambda: bin_spectra(ds, bins))
+            has_bins = any(v == names.BINNED_FLUX or v.startswith(f"{names.BINNED_FLUX}_order_") for v in ds.data_vars)
+            binned = (lambda: ds) if has_bins else (lambda: bin_spectra(ds, bins))
             makers["spectroscopic_light_curves"] = lambda: spectroscopic_light_curves(binned(), skipped=skipped)
             makers["waterfall"] = lambda: waterfall(ds, skipped=skipped)
     if crfints is not None:
@@ -679,7 +726,8 @@ def write_plots(
 
     A light curve, bin or detector that cannot be normalised is left out with a warning, and a figure that
     cannot be drawn at all is not written (warning); everything else is. A folder holding crfints but no
-    x1dints, whtlt or phot (e.g. NIS_SOSS, not extracted yet) gets the outlier plots.
+    x1dints, whtlt or phot (e.g. NIS_SOSS with ATOCA, not extracted yet) gets the outlier plots. NIS_SOSS
+    products get their plots per spectral order (one column or panel per order).
 
     Parameters
     ----------

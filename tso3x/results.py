@@ -20,7 +20,9 @@
   ``detectors`` (spectroscopy) and ``product``.
 
 Several detectors (NRS1 + NRS2) get their spectra, ``pixel`` dimension, ``wavelength`` and white light
-suffixed ``_<DET>`` (as in the zarr store).
+suffixed ``_<DET>`` (as in the zarr store). Several spectral orders (NIS_SOSS) get them per order, suffixed
+``_order_<N>`` as jwst's whtlt names ``whitelight_flux_order_1`` (``FLUX_order_1 (integration, pixel_order_1)``,
+``wavelength_order_1``, ``whitelight_flux_order_1``, ``binned_flux_order_1``, …), and attr ``orders``.
 """
 
 from __future__ import annotations
@@ -226,16 +228,31 @@ def _int_time_coords(ds: xr.Dataset, times: dict[str, np.ndarray] | None) -> xr.
     return ds.assign_coords(coords)
 
 
-def _whtlt_columns(table, detectors: list[str]) -> dict[str, tuple[str, str, str]]:
-    """detector → (MJD column, flux column, unit) of a whtlt table."""
-    out = {}
+def _whtlt_column(table, candidates: list[tuple[str, str]]) -> tuple[str, str, str] | None:
+    """(MJD column, flux column, unit) of the first (MJD suffix, flux suffix) pair a whtlt table has, or None."""
+    for mjd_sfx, flux_sfx in candidates:
+        mcol, fcol = f"MJD_UTC{mjd_sfx}", f"{names.WHITELIGHT_FLUX}{flux_sfx}"
+        if mcol in table.colnames and fcol in table.colnames:
+            return mcol, fcol, str(getattr(table[fcol], "unit", "") or "")
+    return None
+
+
+def _spectra_groups(tables: list[product_read.SpecTable]) -> tuple[list, list[str], list[int]]:
+    """The sets of spectra of an x1dints: (suffix, its tables, the whtlt column candidates, label) per spectral
+    order when it has several (NIS_SOSS), else per detector; and the detectors and orders."""
+    detectors = list(dict.fromkeys(t.detector for t in tables))
+    orders = sorted({int(t.order) for t in tables if t.order is not None})
+    if len(orders) > 1:
+        groups = [
+            (names.order_suffix(o), [t for t in tables if t.order == o], [("", names.order_suffix(o))], f"order {o}")
+            for o in orders
+        ]
+        return groups, detectors, orders
+    groups = []
     for det in detectors:
-        for sfx in (f"_{det}", ""):
-            if f"MJD_UTC{sfx}" in table.colnames and f"whitelight_flux{sfx}" in table.colnames:
-                col = table[f"whitelight_flux{sfx}"]
-                out[det] = (f"MJD_UTC{sfx}", f"whitelight_flux{sfx}", str(getattr(col, "unit", "") or ""))
-                break
-    return out
+        sfx = _detector_suffix(detectors, det)
+        groups.append((sfx, [t for t in tables if t.detector == det], [(f"_{det}",) * 2, ("", "")], det))
+    return groups, detectors, []
 
 
 def _open_spectroscopy(files: dict[str, Path], lo: float | None, hi: float | None) -> xr.Dataset:
@@ -244,30 +261,17 @@ def _open_spectroscopy(files: dict[str, Path], lo: float | None, hi: float | Non
     if "x1dints" not in files:
         raise FileNotFoundError(f"{files['whtlt']}: no x1dints next to the whtlt")
     x1d = files["x1dints"]
-    tables = product_read.spec_tables(x1d)
-    detectors = list(dict.fromkeys(t.detector for t in tables))
-    orders = sorted({t.order for t in tables if t.order is not None})
-    if len(orders) > 1:  # NIS_SOSS
-        log.warning(
-            "%s has spectral orders %s: open_products does not separate orders yet (the rows of every order "
-            "are mixed in one variable set); read the x1dints with astropy or jwst instead",
-            x1d.name,
-            ", ".join(map(str, orders)),
-        )
-    parts = []
-    for det in detectors:
-        sfx = _detector_suffix(detectors, det)
-        parts.append(_spectra_of_detector(x1d, [t for t in tables if t.detector == det], sfx))
+    groups, detectors, orders = _spectra_groups(product_read.spec_tables(x1d))
+    parts = [_spectra_of_detector(x1d, tables, sfx) for sfx, tables, _, _ in groups]
     ds = xr.merge(parts, join="outer", compat="no_conflicts") if len(parts) > 1 else parts[0]
     ds = _int_time_coords(ds, product_read.int_times(x1d))
     whtlt = Table.read(files["whtlt"], format="ascii.ecsv") if "whtlt" in files else None
-    columns = _whtlt_columns(whtlt, detectors) if whtlt is not None else {}
     mjd = ds["mjd_utc_mid"].values if "mjd_utc_mid" in ds.coords else None
-    for det in detectors:
-        sfx = _detector_suffix(detectors, det)
+    for sfx, _, candidates, label in groups:
         unit = ds[f"FLUX{sfx}"].attrs.get("units", "")
-        if det in columns and mjd is not None:
-            mcol, fcol, unit = columns[det]
+        column = _whtlt_column(whtlt, candidates) if whtlt is not None else None
+        if column is not None and mjd is not None:
+            mcol, fcol, unit = column
             flux = np.full(ds.sizes[names.INTEGRATION], np.nan)
             times = np.asarray(whtlt[mcol], dtype=np.float64)
             values = np.asarray(whtlt[fcol], dtype=np.float64)
@@ -277,7 +281,7 @@ def _open_spectroscopy(files: dict[str, Path], lo: float | None, hi: float | Non
             source = f"{files['whtlt'].name} column {fcol}"
         else:
             white = _white_light_sums(ds, sfx, lo, hi, "FLUX")
-            source = f"sum of FLUX over the white-light range (no whtlt column for {det})"
+            source = f"sum of FLUX over the white-light range (no whtlt column for {label})"
         ds[f"{names.WHITELIGHT_FLUX}{sfx}"] = white.assign_attrs(
             units=unit, long_name="white-light flux", source=source
         )
@@ -292,7 +296,10 @@ def _open_spectroscopy(files: dict[str, Path], lo: float | None, hi: float | Non
 
         binned = read_speclc(files["speclc"])
         ds = ds.merge(binned.drop_vars(["mjd_utc_mid", "bjd_tdb_mid"]), join="left", combine_attrs="override")
-    return ds.assign_attrs(product_kind=SPECTROSCOPY, detectors=detectors, x1dints=str(x1d))
+    attrs = {"product_kind": SPECTROSCOPY, "detectors": detectors, "x1dints": str(x1d)}
+    if orders:
+        attrs[names.ORDERS] = orders
+    return ds.assign_attrs(attrs)
 
 
 # --- imaging ------------------------------------------------------------------------------------------------
@@ -354,7 +361,11 @@ def _open_store(path: Path, lo: float | None, hi: float | None) -> xr.Dataset:
         for coord in ("mjd_utc_mid", "bjd_tdb_mid"):
             ds[coord].attrs.update(_time_attrs(coord))
         return ds.assign_attrs(product_kind=IMAGING, store=str(path))
-    if "FLUX" in ds.data_vars:
+    orders = [int(o) for o in np.atleast_1d(ds.attrs.get(names.ORDERS, []))]
+    if len(orders) > 1:
+        detectors = [str(ds.attrs.get("DETECTOR", ""))]
+        suffixes = [names.order_suffix(o) for o in orders]
+    elif "FLUX" in ds.data_vars:
         detectors = [str(ds.attrs.get("DETECTOR", ""))]
         suffixes = [""]
     else:
@@ -376,25 +387,42 @@ def _open_store(path: Path, lo: float | None, hi: float | None) -> xr.Dataset:
             long_name="white-light flux error",
             description="sqrt of the sum of FLUX_ERROR^2 over the white-light pixels (jwst's whtlt has no error)",
         )
-    return ds.assign_attrs(product_kind=SPECTROSCOPY, detectors=detectors, store=str(path))
+    out = ds.assign_attrs(product_kind=SPECTROSCOPY, detectors=detectors, store=str(path))
+    return out.assign_attrs({names.ORDERS: orders}) if len(orders) > 1 else out
 
 
 # --- light curves -------------------------------------------------------------------------------------------
 
 
-def light_curve(ds: xr.Dataset, detector: str | None = None) -> xr.Dataset:
+def light_curve(ds: xr.Dataset, detector: str | None = None, order: int | None = None) -> xr.Dataset:
     """The main light curve of :func:`open_products` output: ``flux`` and ``flux_error`` per integration.
 
     Spectroscopy: the white light (of ``detector``; several detectors are added together by default, with
-    errors in quadrature). Imaging: the background-subtracted ``net_aperture_sum`` and its error.
+    errors in quadrature; of one spectral ``order`` for a product with several, NIS_SOSS: order 1, the first,
+    by default). Imaging: the background-subtracted ``net_aperture_sum`` and its error.
 
     Returns
     -------
     xarray.Dataset
         ``flux``, ``flux_error`` (integration) with the integration coordinates; attrs ``label``.
+
+    Raises
+    ------
+    ValueError
+        ``order`` is not one of the product's orders.
     """
+    from .spectral_bins import spectra_orders
+
+    orders = spectra_orders(ds) if ds.attrs.get("product_kind") != IMAGING else []
     if ds.attrs.get("product_kind") == IMAGING or "net_aperture_sum" in ds.data_vars:
         flux, err, label = ds["net_aperture_sum"], ds["net_aperture_sum_err"], "net aperture sum"
+    elif orders:
+        order = orders[0] if order is None else int(order)
+        if order not in orders:
+            raise ValueError(f"no spectral order {order} in the products (orders {orders})")
+        sfx = names.order_suffix(order)
+        flux, err = ds[f"{names.WHITELIGHT_FLUX}{sfx}"], ds[f"{names.WHITELIGHT_FLUX_ERROR}{sfx}"]
+        label = f"white light order {order}"
     else:
         dets = list(ds.attrs.get("detectors") or [""])
         if detector is not None:

@@ -26,20 +26,41 @@ log = logging.getLogger(__name__)
 
 METHODS = ("equal-width", "equal-flux")
 
-__all__ = ["METHODS", "bin_spectra", "resolve_edges", "spectra_parts"]
+__all__ = ["METHODS", "bin_spectra", "resolve_edges", "spectra_orders", "spectra_parts", "spectra_suffixes"]
 
 
-def _suffixes(ds: xr.Dataset) -> list[str]:
-    """Detector suffixes of the spectra in a Dataset ('' for unsuffixed FLUX)."""
+def spectra_orders(ds: xr.Dataset) -> list[int]:
+    """The spectral orders of a Dataset whose spectra are suffixed per order (``FLUX_order_1``, …; NIS_SOSS),
+    from its ``orders`` attr or its variables; [] for spectra of one order."""
+    orders = ds.attrs.get(names.ORDERS)
+    if orders is None:
+        found = [v[len("FLUX_order_") :] for v in ds.data_vars if v.startswith("FLUX_order_")]
+        orders = sorted(int(o) for o in found if o.isdigit())
+    orders = [int(o) for o in np.atleast_1d(orders)] if orders is not None else []
+    return orders if len(orders) > 1 or any(f"FLUX{names.order_suffix(o)}" in ds.data_vars for o in orders) else []
+
+
+def spectra_suffixes(ds: xr.Dataset) -> list[tuple[str, str]]:
+    """(suffix, label) of every set of spectra in a Dataset: per spectral order (``_order_1``, "order 1") for
+    a product with several orders (NIS_SOSS), per detector (``_NRS1``, "NRS1") for several detectors, else
+    ``("", detector)``."""
+    orders = spectra_orders(ds)
+    if orders:
+        return [(names.order_suffix(o), f"order {o}") for o in orders]
+    dets = list(ds.attrs.get("detectors") or [])
     if "FLUX" in ds.data_vars:
-        return [""]
-    dets = ds.attrs.get("detectors")
+        return [("", str(dets[0]) if len(dets) == 1 else "")]
     if dets:
-        return [f"_{d}" for d in dets]
+        return [(f"_{d}", str(d)) for d in dets]
     found = [v[len("FLUX") :] for v in ds.data_vars if v.startswith("FLUX_") and f"FLUX_ERROR{v[4:]}" in ds.data_vars]
     if not found:
         raise ValueError("no spectra (FLUX and FLUX_ERROR variables) to bin")
-    return sorted(found)
+    return [(sfx, sfx[1:]) for sfx in sorted(found)]
+
+
+def _suffixes(ds: xr.Dataset) -> list[str]:
+    """Suffixes of the spectra in a Dataset ('' for unsuffixed FLUX)."""
+    return [sfx for sfx, _ in spectra_suffixes(ds)]
 
 
 def spectra_parts(spectra: xr.Dataset | Sequence[xr.Dataset]) -> list[tuple[xr.DataArray, xr.DataArray, xr.DataArray]]:
@@ -163,8 +184,21 @@ def bin_spectra(
         ``wavelength_low``, ``wavelength_high``, ``wavelength_center`` [micron] and ``n_pixels`` (pixels of
         the wavelength grid in the bin) along ``wavelength_bin``, and the integration coordinates (times,
         segment) of the input. attrs ``bin_method``.
+
+        Spectra of several orders (NIS_SOSS) give one such set per order, every name suffixed ``_order_<N>``
+        (``binned_flux_order_1 (integration, wavelength_bin_order_1)``, ``wavelength_low_order_1``, …) and
+        attr ``orders``; ``bins`` bins divide the range of each order's own wavelengths (positive ones: jwst's
+        photom marks pixels without a wavelength with -1) within ``min_wavelength``–``max_wavelength``, so
+        the bins of an order add up to its white light over that range; an order with no wavelength in that
+        range gets ``bins`` empty bins over it (0 flux, 0 pixels; a warning says so).
     """
-    parts = spectra_parts(spectra)
+    if isinstance(spectra, xr.Dataset) and spectra_orders(spectra):
+        return _bin_orders(spectra, bins, method, min_wavelength, max_wavelength)
+    return _bin_parts(spectra_parts(spectra), bins, method, min_wavelength, max_wavelength)
+
+
+def _bin_parts(parts: list, bins, method: str, min_wavelength, max_wavelength) -> xr.Dataset:
+    """:func:`bin_spectra` of :func:`spectra_parts` binned together."""
     edges = resolve_edges(bins, parts, method, min_wavelength, max_wavelength)
     nbins = edges.size - 1
     ref = parts[0][0]
@@ -202,3 +236,42 @@ def bin_spectra(
     }
     method_used = "edges" if np.ndim(bins) == 1 else method
     return xr.Dataset(data, coords=coords, attrs={"bin_method": method_used})
+
+
+#: bin_spectra's names, which get an order's suffix (``binned_flux_order_1``, …)
+BINNED_NAMES = (
+    names.BINNED_FLUX,
+    names.BINNED_FLUX_ERROR,
+    names.WAVELENGTH_BIN,
+    names.WAVELENGTH_LOW,
+    names.WAVELENGTH_HIGH,
+    names.WAVELENGTH_CENTER,
+    names.N_PIXELS,
+)
+
+
+def _order_range(wave: xr.DataArray, lo: float | None, hi: float | None, label: str) -> tuple[float, float]:
+    """``[lo, hi]`` narrowed to an order's positive finite wavelengths [micron]; ``[lo, hi]`` itself (empty bins,
+    with a warning) for an order with no wavelength inside it."""
+    grid = _grid(wave)
+    grid = grid[np.isfinite(grid) & (grid > 0)]
+    lo_, hi_ = (float(grid.min()), float(grid.max())) if grid.size else (np.inf, -np.inf)
+    lo_ = lo_ if lo is None else max(lo_, float(lo))
+    hi_ = hi_ if hi is None else min(hi_, float(hi))
+    if hi_ > lo_:
+        return lo_, hi_
+    if lo is None or hi is None or not float(hi) > float(lo):
+        raise ValueError(f"{label}: no wavelength between {lo} and {hi} micron to bin")
+    log.warning("%s has no wavelength between %g and %g micron: its bins are empty", label, lo, hi)
+    return float(lo), float(hi)
+
+
+def _bin_orders(ds: xr.Dataset, bins, method: str, lo, hi) -> xr.Dataset:
+    """:func:`bin_spectra` of every spectral order of ``ds`` on its own, names suffixed per order."""
+    out = []
+    for (sfx, label), part in zip(spectra_suffixes(ds), spectra_parts(ds), strict=True):
+        rng = (lo, hi) if np.ndim(bins) == 1 else _order_range(part[2], lo, hi, label)
+        binned = _bin_parts([part], bins, method, *rng)
+        out.append(binned.rename({n: f"{n}{sfx}" for n in BINNED_NAMES}))
+    merged = xr.merge(out, join="outer", compat="no_conflicts", combine_attrs="override")
+    return merged.assign_attrs({**out[0].attrs, names.ORDERS: spectra_orders(ds)})

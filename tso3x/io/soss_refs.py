@@ -64,6 +64,8 @@ def _asdf_tree(path: Path, reftype: str) -> dict:
             warnings.simplefilter("ignore")
             af = asdf.open(path, lazy_load=False, memmap=False)
     except Exception as exc:  # noqa: BLE001 - any failure to open means "not readable ASDF"
+        if _is_fits(path):
+            raise Tso3xInputError(path, "a FITS file, not an ASDF file") from None
         raise Tso3xInputError(path, f"not a readable ASDF file ({type(exc).__name__}: {exc})") from None
     with af:
         tree = af.tree
@@ -72,6 +74,15 @@ def _asdf_tree(path: Path, reftype: str) -> dict:
         if found != reftype:
             raise Tso3xInputError(path, f"not a {reftype} reference file (REFTYPE {found or 'missing'})")
         return _to_plain(dict(tree))
+
+
+def _is_fits(path: Path) -> bool:
+    """Whether a file starts as a FITS file does."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(9) == b"SIMPLE  ="
+    except OSError:
+        return False
 
 
 def _to_plain(obj):
@@ -137,6 +148,8 @@ def read_pastasoss(path: str | Path) -> PastasossRef:
 def _open_model(path: Path, model: str, reftype: str):
     from stdatamodels.jwst import datamodels
 
+    if path.is_file() and not _is_fits(path):
+        raise Tso3xInputError(path, f"not a FITS file (a {reftype} reference file is FITS)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -158,17 +171,37 @@ class SpecProfileRef:
     profiles: list[np.ndarray]
 
 
-def read_specprofile(path: str | Path, shape: tuple[int, int]) -> SpecProfileRef:
+#: SUBARRAY values of a SPECPROFILE file made for one subarray (CRDS selects the file by SUBARRAY)
+SOSS_PROFILE_SUBARRAYS = ("SUBSTRIP96", "SUBSTRIP256", "FULL")
+
+
+def read_specprofile(path: str | Path, shape: tuple[int, int], subarray: str | None = None) -> SpecProfileRef:
     """Read a SPECPROFILE file and check it fits a ``shape`` (ny, nx) subarray (jwst trims equal padding).
+
+    Parameters
+    ----------
+    path : path
+    shape : (int, int)
+        The exposure's frame (ny, nx) [pixel].
+    subarray : str, optional
+        The exposure's SUBARRAY: a file made for another SOSS subarray (its SUBARRAY keyword SUBSTRIP96,
+        SUBSTRIP256 or FULL) is refused, even when its shape could be trimmed to the frame: its profiles are
+        for other detector rows (jwst would trim it symmetrically without a word).
 
     Raises
     ------
     Tso3xInputError
-        Unreadable, another REFTYPE, no profile, or a profile smaller than the subarray or with unequal padding.
+        Unreadable, another REFTYPE, made for another subarray, no profile, or a profile smaller than the
+        subarray or with unequal padding.
     """
     path = Path(path)
     with _open_model(path, "SpecProfileModel", "SPECPROFILE") as dm:
         profiles = [np.array(p.data) for p in dm.profile]
+        made_for = str(dm.meta.subarray.name or "").upper()
+    if subarray is not None and made_for in SOSS_PROFILE_SUBARRAYS and made_for != str(subarray).upper():
+        raise Tso3xInputError(
+            path, f"SPECPROFILE file for subarray {made_for}, the exposure is {str(subarray).upper()}", "PRIMARY"
+        )
     if not profiles:
         raise Tso3xInputError(path, "no ORDER profile")
     for k, prof in enumerate(profiles):

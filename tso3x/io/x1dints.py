@@ -201,13 +201,16 @@ def _segment_results(
     ``result_meta`` (dotted paths → values) replaces the EXTRACT1D file's name (NIS_SOSS: its reference
     files, photom's status, the ``soss_extract1d`` parameters)."""
     out = []
-    for meta, ds in items:
+    for k, (meta, ds) in enumerate(items):
+        # pixel_replace's trace_model on NIS_SOSS: jwst's adaptive_trace_model fails on the first segment only
+        # (the step then keeps mingrad for the others)
+        failed = k == 0 and ds.attrs.get("S_TRCMOD") == "FAILED"
         updates = {
             "meta.filename": Path(meta.path).name,
             "meta.asn.pool_name": asn.asn_pool,
             "meta.asn.table_name": asn.path.name,
             "meta.cal_step.extract_1d": "COMPLETE",
-            "meta.cal_step.adaptive_trace_model": "SKIPPED",
+            "meta.cal_step.adaptive_trace_model": "FAILED" if failed else "SKIPPED",
             "meta.cal_step.pixel_replace": ds.attrs.get("S_PXREPL", "SKIPPED"),
             "meta.ref_file.extract1d.name": "N/A" if extract1d is None else os.path.abspath(extract1d),
         }

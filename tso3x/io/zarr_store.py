@@ -5,7 +5,9 @@ Written with xarray's own ``to_zarr`` (zarr format 2, consolidated metadata), re
 INT_TIMES times and ``segment``; variables: photometry columns (imaging) or every x1dints column with
 ``wavelength`` as a coordinate and ``whitelight_flux`` (spectroscopy), ``n_outliers`` when outlier
 detection ran, and optionally the flagged cube. An exposure with several detectors gets its variables,
-``pixel`` dimension and ``wavelength`` suffixed with ``_<DETECTOR>``.
+``pixel`` dimension and ``wavelength`` suffixed with ``_<DETECTOR>``; spectra of several orders (NIS_SOSS) come
+merged with every name suffixed ``_order_<N>`` (:func:`tso3x.modes.spectroscopy.merge_orders`) and attr
+``orders``.
 
 A store that exists already is appended to along ``integration`` with only the integrations it does not
 hold, so a run over an association that adds segments extends it and rerunning the same segments

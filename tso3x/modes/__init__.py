@@ -5,7 +5,8 @@ mode           EXP_TYPE                                         products (beside
 =============  ===============================================  =========================================
 Imaging        NRC_TSIMAGE; MIR_IMAGE with TSOVISIT             ``_phot.ecsv``
 Spectroscopy   NRS_BRIGHTOBJ, MIR_LRS-SLITLESS, NRC_TSGRISM     ``_x1dints.fits``, ``_whtlt.ecsv`` (speclc)
-Soss           NIS_SOSS                                         ``_x1dints.fits``, ``_whtlt.ecsv`` (box path)
+Soss           NIS_SOSS                                         ``_x1dints.fits``, ``_whtlt.ecsv`` (box path;
+                                                                speclc per order)
 =============  ===============================================  =========================================
 """
 

@@ -1,5 +1,7 @@
-"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``extract_1d`` (box path, ``soss_atoca=False``), ``photom`` of the
-spectra and the per-order ``white_light``, into ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``.
+"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``pixel_replace`` (optional), ``extract_1d`` (box path,
+``soss_atoca=False``), ``photom`` of the spectra and the per-order ``white_light``, into
+``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` (and tso3x's per-order ``<product>_speclc.ecsv`` and
+zarr integration store, every per-order name suffixed ``_order_<N>``).
 
 As jwst: a FILTER other than CLEAR or a SUBARRAY other than SUBSTRIP256/SUBSTRIP96 skips the extraction
 with jwst's messages (the crfints are still written). ATOCA (``soss_atoca=True``, jwst's default, or
@@ -8,6 +10,7 @@ with jwst's messages (the crfints are still written). ATOCA (``soss_atoca=True``
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -30,10 +33,13 @@ from ..io.soss_refs import (
     read_wavelengthrange,
     wavelength_range,
 )
+from ..io.speclc import write_speclc
 from ..io.whtlt import write_whtlt
+from ..spectral_bins import bin_spectra
 from ..steps import soss_extract
 from ..steps.white_light import assemble, lazy_sums
 from .base import ProductTarget
+from .spectroscopy import merge_orders, place, spectral_order, store_part
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +84,9 @@ class Soss:
     ----------
     exposures : list of xarray.Dataset
     config : RunConfig
-        Uses ``soss_extract``, ``extract_1d.subtract_background``, ``photom``, ``white_light`` and the
-        PASTASOSS, SPECPROFILE, SPECKERNEL, PHOTOM, AREA and WAVELENGTHRANGE reference files.
+        Uses ``soss_extract``, ``extract_1d.subtract_background``, ``photom``, ``white_light``,
+        ``pixel_replace``, ``spec_bins`` and the PASTASOSS, SPECPROFILE, SPECKERNEL, PHOTOM, AREA and
+        WAVELENGTHRANGE reference files.
 
     Raises
     ------
@@ -102,22 +109,29 @@ class Soss:
         self.atoca = self.skip is None and self.params.generates_model
         self.setups: dict[tuple, list] = {}
         self.range = config.white_light.range()
-        self._warn_unsupported_outputs(config)
+        self.spec_bins = config.outputs.spec_bins
+        self.replace = config.pixel_replace if config.pixel_replace.pixel_replace else None
         if self.extracting:
             self._check(exposures, config)
+            if self.replace is not None:
+                from ..steps.pixel_replace import check_pixel_replace
 
-    #: The zarr integration store has one variable set per exposure, not per order: not written for SOSS yet.
-    writes_store = False
+                check_pixel_replace(exposures, self.replace)
+        else:
+            self._warn_no_spectra(config)
+
+    @property
+    def writes_store(self) -> bool:
+        """The zarr integration store holds the spectra of every order (names suffixed ``_order_<N>``): written
+        when the spectra are extracted."""
+        return self.extracting
 
     @staticmethod
-    def _warn_unsupported_outputs(config: RunConfig) -> None:
-        """Say that ``spec_bins`` and ``zarr`` are not done for NIS_SOSS yet (rather than ignore them silently)."""
-        if config.outputs.spec_bins is not None:
-            log.warning("spec_bins ignored: NIS_SOSS spectroscopic light curves (per order) are not implemented yet")
-        if config.outputs.zarr is not None:
-            log.warning(
-                "zarr ignored: the NIS_SOSS integration store (per order) is not implemented yet; no store is written"
-            )
+    def _warn_no_spectra(config: RunConfig) -> None:
+        """Say that ``spec_bins`` and ``zarr`` have nothing to hold when no spectra are extracted."""
+        for option, value in (("spec_bins", config.outputs.spec_bins), ("zarr", config.outputs.zarr)):
+            if value is not None:
+                log.warning("%s ignored: no NIS_SOSS spectra are extracted in this run", option)
 
     @property
     def extracting(self) -> bool:
@@ -139,7 +153,7 @@ class Soss:
                 )
         shape = (exposures[0].sizes["y"], exposures[0].sizes["x"])
         pastasoss = read_pastasoss(refs.path("pastasoss"))
-        read_specprofile(refs.path("specprofile"), shape)
+        read_specprofile(refs.path("specprofile"), shape, str(exposures[0].attrs.get("SUBARRAY", "")))
         read_speckernel(refs.path("speckernel"))
         self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
         for ds in exposures:
@@ -166,10 +180,16 @@ class Soss:
     def product_names(self, asn: Association) -> list[str]:
         if not self.extracting:
             return []
-        return [product_names.x1dints(asn.product_name), product_names.whtlt(asn.product_name)]
+        out = [product_names.x1dints(asn.product_name), product_names.whtlt(asn.product_name)]
+        return out + [product_names.speclc(asn.product_name)] if self.spec_bins is not None else out
 
     def prepare(self, cube: xr.Dataset) -> xr.Dataset:
-        return cube
+        """jwst's ``pixel_replace`` on the flagged cube when asked (lazy), before the extraction."""
+        if self.replace is None or not self.extracting:
+            return cube
+        from ..steps.pixel_replace import pixel_replace
+
+        return pixel_replace(cube, self.replace)
 
     def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
         """The lazy spectra Datasets of every exposure, one per order."""
@@ -193,14 +213,38 @@ class Soss:
             spectra, target.output_dir / names_[0], tmp_dir, asn, result_meta=self.result_meta()
         )
         entries, sums = lazy_sums(spectra, *self.range, asn=asn)
+        binned, store_write, store_finish = self._plan_per_order(spectra, len(cubes), target)
+        lc_names = [] if binned is None else list(binned.data_vars)
+        lcs = [binned[v].data for v in lc_names]
         label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
-        datasums, sums = compute_alongside([datasums, sums], target.alongside, label=label)
+        datasums, sums, lcs, _ = compute_alongside([datasums, sums, lcs, store_write], target.alongside, label=label)
+        if store_finish is not None:
+            store_finish()
         curve = assemble(entries, list(sums), spectra[0].attrs)
         written = [x1dints.seal(x1d_target, list(datasums))]
-        tmp = write_whtlt(curve, tmp_dir / names_[1])
-        final = target.output_dir / tmp.name
-        os.replace(tmp, final)
-        return written + [final]
+        written.append(place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
+        if binned is not None:
+            binned = binned.copy(data=dict(zip(lc_names, lcs, strict=True)))
+            lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
+            written.append(place(lc_tmp, target.output_dir))
+        return written
+
+    def _plan_per_order(self, spectra: list[xr.Dataset], n_exposures: int, target: ProductTarget):
+        """The lazy per-order light curves (``--spec-bins``) and zarr store write of the spectra (one Dataset
+        per exposure and order, exposure by exposure): (binned or None, store write or None, finish or None).
+        Every order is binned on its own over the white-light range narrowed to its wavelengths, so its bins
+        add up to its whtlt column."""
+        per = len(spectra) // n_exposures
+        groups = [spectra[k : k + per] for k in range(0, len(spectra), per)]
+        orders = [spectral_order(sp) for sp in groups[0]]
+        binned = None
+        if self.spec_bins is not None:
+            lo, hi = self.range
+            binned = bin_spectra(merge_orders(groups[0], orders), self.spec_bins, min_wavelength=lo, max_wavelength=hi)
+        if target.store is None:
+            return binned, None, None
+        parts = [merge_orders([store_part(sp, *self.range) for sp in group], orders) for group in groups]
+        return binned, *target.store.plan(parts, binned)
 
     def result_meta(self) -> dict:
         """The metadata jwst's extract_1d and photom results carry (blended into the x1dints)."""

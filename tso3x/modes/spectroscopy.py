@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .. import names, notes, product_names
-from ..config import Extract1d, References, RunConfig, WhiteLight
+from ..config import Extract1d, References, RunConfig
 from ..dataset import segment_files
 from ..execution import compute_alongside
 from ..io import x1dints
@@ -23,6 +23,7 @@ from ..io.asn import Association
 from ..io.extract1d_ref import read_extract1d_ref
 from ..io.speclc import write_speclc
 from ..io.whtlt import write_whtlt
+from ..io.zarr_store import suffix_detector
 from ..kernels.white_light import flux_sums
 from ..names import BINNED_FLUX, BINNED_FLUX_ERROR
 from ..spectral_bins import bin_spectra
@@ -125,7 +126,8 @@ class Spectroscopy:
             binned = bin_spectra(spectra, self.spec_bins, **wl)
         store_write, store_finish = None, None
         if target.store is not None:
-            store_write, store_finish = target.store.plan([store_part(sp, self.white_light) for sp in spectra], binned)
+            parts = [store_part(sp, *self.white_light.range()) for sp in spectra]
+            store_write, store_finish = target.store.plan(parts, binned)
         lcs = [] if binned is None else [binned[BINNED_FLUX].data, binned[BINNED_FLUX_ERROR].data]
         # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
         label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
@@ -134,11 +136,11 @@ class Spectroscopy:
             store_finish()
         curve = assemble(entries, list(sums), spectra[0].attrs)
         written = [x1dints.seal(x1d_target, list(datasums))]
-        written.append(_place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
+        written.append(place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
         if binned is not None:
             binned = binned.copy(data={BINNED_FLUX: lcs[0], BINNED_FLUX_ERROR: lcs[1]})
             lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
-            written.append(_place(lc_tmp, target.output_dir))
+            written.append(place(lc_tmp, target.output_dir))
         return written
 
 
@@ -172,20 +174,41 @@ def extract_1d(
     return extract.extract_1d(ds, ref, apcorr, segment_setups, ref_path=ref_path, params=params, kernels=kernels)
 
 
-def _place(tmp: Path, output_dir: Path) -> Path:
+def place(tmp: Path, output_dir: Path) -> Path:
     """Rename a complete product from the temporary folder into the output folder."""
     final = output_dir / Path(tmp).name
     os.replace(tmp, final)
     return final
 
 
-def store_part(spectra: xr.Dataset, white_light: WhiteLight) -> xr.Dataset:
-    """An exposure's spectra with ``whitelight_flux`` per integration (every integration, no duplicate-time
-    rule), as the integration store holds them (lazy)."""
-    lo, hi = white_light.range()
+def store_part(spectra: xr.Dataset, lo: float, hi: float) -> xr.Dataset:
+    """An exposure's spectra with ``whitelight_flux`` per integration, the sum of FLUX over ``lo`` ≤ wavelength ≤
+    ``hi`` [micron] (every integration, no duplicate-time rule), as the integration store holds them (lazy)."""
     flux = spectra["FLUX"].data.rechunk({1: -1})
     wave = lazy_wavelength(spectra).rechunk(flux.chunks)
     sums = da.map_blocks(flux_sums, flux, wave, lo, hi, drop_axis=1, dtype=np.float64)
     attrs = {"units": spectra["FLUX"].attrs.get("units", ""), "long_name": "sum of FLUX over the white-light range"}
     out = spectra.assign(whitelight_flux=((names.INTEGRATION,), sums, attrs))
     return out.drop_attrs(deep=False).assign_attrs({k: v for k, v in spectra.attrs.items() if k != "spectra"})
+
+
+def spectral_order(spectra: xr.Dataset) -> int:
+    """The spectral order (SPORDER) of one order's spectra Dataset (:func:`tso3x.steps.soss_extract.soss_extract`)."""
+    return int(json.loads(spectra.attrs["spectra"])[0]["SPORDER"])
+
+
+def merge_orders(parts: list[xr.Dataset], orders: list[int]) -> xr.Dataset:
+    """One exposure's Datasets of several spectral orders as one, every name but the integration coordinates
+    suffixed ``_order_<N>`` (``FLUX_order_1``, ``pixel_order_1``, ``wavelength_order_1``, …), attr ``orders``.
+
+    Parameters
+    ----------
+    parts : list of xarray.Dataset
+        Per order, the same integrations (spectra, or :func:`store_part` of them); lazy or not.
+    orders : list of int
+        The order of each part.
+    """
+    renamed = [suffix_detector(ds, names.order_suffix(o)[1:]) for ds, o in zip(parts, orders, strict=True)]
+    merged = xr.merge(renamed, join="exact", compat="override", combine_attrs="override")
+    attrs = {k: v for k, v in parts[0].attrs.items() if k != "spectra"}
+    return merged.drop_attrs(deep=False).assign_attrs({**attrs, names.ORDERS: [int(o) for o in orders]})
