@@ -24,9 +24,11 @@ from ..io.asn import Association
 from ..io.calints import segment_metas
 from ..io.soss_refs import (
     read_pastasoss,
+    read_soss_estimate,
     read_soss_photom,
     read_speckernel,
     read_specprofile,
+    read_wave_grid,
     read_wavelengthrange,
     wavelength_range,
 )
@@ -52,6 +54,12 @@ REFERENCES = (
     ("area", True),
     ("wavelengthrange", True),
 )
+
+
+def atoca_supported(params) -> bool:
+    """Whether tso3x does this ATOCA set-up: ``soss_wave_grid_in`` given, and ``soss_tikfac`` or
+    ``soss_estimate``."""
+    return params.soss_wave_grid_in is not None and (params.soss_tikfac is not None or params.soss_estimate is not None)
 
 
 def skip_messages(attrs: dict) -> list[str] | None:
@@ -100,6 +108,8 @@ class Soss:
             )
         self.skip = skip_messages(attrs)
         self.atoca = self.skip is None and self.params.generates_model
+        #: ATOCA set-ups tso3x does not do yet (the crfints are written and a warning says so).
+        self.unsupported = self.atoca and not atoca_supported(self.params)
         self.setups: dict[tuple, list] = {}
         self.range = config.white_light.range()
         self._warn_unsupported_outputs(config)
@@ -121,7 +131,7 @@ class Soss:
 
     @property
     def extracting(self) -> bool:
-        return self.skip is None and not self.atoca
+        return self.skip is None and not self.unsupported
 
     @property
     def measures_in_one_pass(self) -> bool:
@@ -139,8 +149,20 @@ class Soss:
                 )
         shape = (exposures[0].sizes["y"], exposures[0].sizes["x"])
         pastasoss = read_pastasoss(refs.path("pastasoss"))
-        read_specprofile(refs.path("specprofile"), shape)
-        read_speckernel(refs.path("speckernel"))
+        specprofile = read_specprofile(refs.path("specprofile"), shape)
+        speckernel = read_speckernel(refs.path("speckernel"))
+        atoca = None
+        if self.atoca:
+            p = self.params
+            atoca = {
+                "specprofile": specprofile,
+                "speckernel": speckernel,
+                "grid": None if p.soss_wave_grid_in is None else read_wave_grid(p.soss_wave_grid_in),
+                "tikfac": p.soss_tikfac,
+                "threshold": p.soss_threshold,
+                "bad_pix": p.soss_bad_pix,
+                "estimate": None if p.soss_estimate is None else read_soss_estimate(p.soss_estimate),
+            }
         self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
         for ds in exposures:
             self.setups[tuple(segment_files(ds))] = soss_extract.setups_for(
@@ -151,6 +173,7 @@ class Soss:
                 order_3=self.params.soss_order_3,
                 background=bool(config.extract_1d.subtract_background),
                 apply_time_correction=config.photom.apply_time_correction,
+                atoca=atoca,
             )
         wl = config.white_light
         if refs.path("wavelengthrange") is not None:

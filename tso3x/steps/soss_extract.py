@@ -15,6 +15,7 @@ import json
 import logging
 from dataclasses import dataclass
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -22,8 +23,8 @@ import xarray as xr
 from .. import dqflags, names
 from ..dataset import segment_slices
 from ..io.calints import SegmentMeta, segment_metas
-from ..io.soss_refs import PastasossRef, SossPhotomRef
-from ..kernels import soss_box, soss_photom, soss_trace
+from ..io.soss_refs import PastasossRef, SossPhotomRef, SpecKernelRef, SpecProfileRef
+from ..kernels import atoca_kernel, soss_atoca, soss_box, soss_photom, soss_trace
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,29 @@ class OrderSetup:
 
 
 @dataclass(frozen=True)
+class AtocaSetup:
+    """What a segment's ATOCA model needs besides the data: per extracted order its wavelength map, spatial
+    profile, throughput and line spread, and the ``soss_*`` parameters."""
+
+    wave_maps: tuple  #: (ny, nx) [micron], NaN off the order
+    profiles: tuple  #: (ny, nx) SPECPROFILE
+    throughputs: tuple  #: soss_atoca.Throughput
+    line_spreads: tuple  #: atoca_kernel.LineSpread
+    grid: np.ndarray | None  #: soss_wave_grid_in [micron] (None: adaptive)
+    tikfac: float | None  #: soss_tikfac (None: searched)
+    threshold: float
+    bad_pix: str  #: soss_bad_pix
+    estimate: tuple | None = None  #: soss_estimate (wavelength [micron], flux)
+
+
+@dataclass(frozen=True)
 class SossSetup:
     """The extraction set-up of one segment (from its headers and the reference files)."""
 
     segment: int
     orders: tuple[OrderSetup, ...]
     background: bool
+    atoca: AtocaSetup | None = None
 
 
 def requested_orders(subarray: str, order_3: bool, available: list[int]) -> list[int]:
@@ -71,13 +89,14 @@ def requested_orders(subarray: str, order_3: bool, available: list[int]) -> list
     return kept
 
 
-def order_traces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: list[int]) -> dict[int, tuple]:
-    """(x, y, wavelength) on columns 0 … cutoff − 1 of each order at ``pwcpos``."""
+def spectraces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: list[int]) -> dict[int, np.ndarray]:
+    """(3, n) trace x, y [pixel], wavelength [micron] on the PASTASOSS wavelength grid of each order at
+    ``pwcpos``."""
     grid = pastasoss.grid()
     out = {}
     for order in orders:
         o = pastasoss.orders[order]
-        trace = soss_trace.spectrace(
+        out[order] = soss_trace.spectrace(
             o.trace,
             o.pivot,
             pwcpos,
@@ -87,8 +106,13 @@ def order_traces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: 
             grid,
             subarray == "SUBSTRIP96",
         )
-        out[order] = soss_trace.column_trace(trace, o.cutoff)
     return out
+
+
+def order_traces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: list[int]) -> dict[int, tuple]:
+    """(x, y, wavelength) on columns 0 … cutoff − 1 of each order at ``pwcpos``."""
+    traces = spectraces(pastasoss, pwcpos, subarray, orders)
+    return {order: soss_trace.column_trace(t, pastasoss.orders[order].cutoff) for order, t in traces.items()}
 
 
 def segment_setup(
@@ -101,16 +125,18 @@ def segment_setup(
     order_3: bool,
     background: bool,
     apply_time_correction: bool = True,
+    atoca: dict | None = None,
 ) -> SossSetup:
     """A segment's set-up: traces at its PWCPOS, box weights of ``width`` rows (SUBSTRIP96 order 2: 1
     everywhere, as jwst), and photom's conversion (PHOTOM row by FILTER, PUPIL and order; time correction at
-    EXPMID)."""
+    EXPMID). ``atoca``: the keywords of :func:`atoca_setup` but the traces (None: box extraction)."""
     header = meta.primary_header
     subarray = str(header.get("SUBARRAY", "")).upper()
     pwcpos = float(header["PWCPOS"])
     pastasoss.check_pwcpos(pwcpos, meta.path)
     orders = requested_orders(subarray, order_3, list(pastasoss.orders))
-    traces = order_traces(pastasoss, pwcpos, subarray, orders)
+    raw_traces = spectraces(pastasoss, pwcpos, subarray, orders)
+    traces = {o: soss_trace.column_trace(t, pastasoss.orders[o].cutoff) for o, t in raw_traces.items()}
     conversions = _conversions(photom, header, traces, apply_time_correction)
     setups = []
     for order in orders:
@@ -120,7 +146,60 @@ def segment_setup(
             weights = np.ones(shape)
         conv, wave = conversions.get(order, (None, wave))
         setups.append(OrderSetup(order, wave, weights, conv))
-    return SossSetup(int(header.get("EXSEGNUM") or 1), tuple(setups), background)
+    model = None
+    if atoca is not None:
+        model = atoca_setup(pastasoss, raw_traces, traces, subarray, shape, **atoca)
+    return SossSetup(int(header.get("EXSEGNUM") or 1), tuple(setups), background, model)
+
+
+def atoca_setup(
+    pastasoss: PastasossRef,
+    raw_traces: dict,
+    traces: dict,
+    subarray: str,
+    shape: tuple[int, int],
+    *,
+    specprofile: SpecProfileRef,
+    speckernel: SpecKernelRef,
+    grid: np.ndarray | None,
+    tikfac: float | None,
+    threshold: float,
+    bad_pix: str,
+    estimate: tuple | None = None,
+) -> AtocaSetup:
+    """Per extracted order: wavelength map, profile (trimmed as jwst ``get_ref_file_args`` when one is larger
+    than the other), throughput spline and line spread along the trace."""
+    m = pastasoss.wavemap
+    ymin, dimx, dimy = int(m["subarray_ymin"]), int(m["soss_xdim"]), int(m["soss_ydim"])
+    nrows = 96 if subarray == "SUBSTRIP96" else dimx - ymin
+    n_pix = 2 * speckernel.halfwidth + 1
+    maps, profiles, thrus, spreads = [], [], [], []
+    for order, raw in raw_traces.items():
+        wave_map = soss_trace.wave_map(raw, dimx, dimy, ymin, nrows)
+        index = list(pastasoss.orders).index(order)
+        profile = _trim_to(specprofile.profiles[index], wave_map)
+        wave_map = _trim_to(wave_map, profile)
+        wave_c = np.zeros(wave_map.shape[1])
+        x, _, wave = traces[order]
+        wave_c[x] = wave
+        wave_c[~np.isfinite(wave_c)] = 0.0
+        thru = pastasoss.orders[order].throughput
+        maps.append(wave_map)
+        profiles.append(profile)
+        thrus.append(soss_atoca.Throughput.from_table(*thru))
+        spreads.append(atoca_kernel.line_spread(speckernel.wavelengths, speckernel.kernels, wave_c, n_pix))
+    return AtocaSetup(
+        tuple(maps), tuple(profiles), tuple(thrus), tuple(spreads), grid, tikfac, threshold, bad_pix, estimate
+    )
+
+
+def _trim_to(image: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``image`` with the (equal) padding beyond ``other``'s shape removed on each axis."""
+    for axis in (0, 1):
+        pad = (image.shape[axis] - other.shape[axis]) // 2
+        if pad > 0:
+            image = image[pad:-pad, :] if axis == 0 else image[:, pad:-pad]
+    return image
 
 
 def _conversions(photom: SossPhotomRef | None, header, traces: dict, apply_time_correction: bool) -> dict:
@@ -192,37 +271,136 @@ def extract_chunk(*blocks, n_pieces, first, start, nints, setup: SossSetup) -> n
     return out
 
 
+def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup: SossSetup) -> soss_atoca.JointModel:
+    """A segment's fixed ATOCA model from its statistics (:func:`segment_statistics`) and the sum of its
+    imputed integrations (:func:`imputed_total`, for the Tikhonov search), as jwst's first pass over the
+    typical integration builds it: the fit masks the always-masked pixels and those whose median error is not
+    positive, and weighs every pixel by the median error."""
+    a = setup.atoca
+    mederr, masked = stats[1], stats[2] > 0
+    scimask = masked | ~(mederr > 0)
+    box_masks = [~(o.weights > 0) for o in setup.orders]
+    typical, estimate = None, None
+    if a.tikfac is None:
+        typical = soss_atoca.typical_integration(total, nints, mederr)
+        if setup.background:
+            typical = typical - soss_box.column_background(typical, scimask | soss_box.background_mask(typical))
+        estimate = soss_atoca.estimate_spline(*a.estimate)
+    return soss_atoca.joint_model(
+        list(a.wave_maps),
+        list(a.profiles),
+        list(a.throughputs),
+        list(a.line_spreads),
+        a.grid,
+        box_masks,
+        scimask,
+        mederr,
+        a.tikfac,
+        a.threshold,
+        typical,
+        estimate,
+    )
+
+
+def imputed_total(total, *blocks, n_pieces, first, start, stop, nints, stats) -> np.ndarray:
+    """``total`` (None: nothing yet) plus the imputed SCI of integrations ``start`` … ``stop − 1`` (``blocks``:
+    the SCI blocks of integrations ``first`` … covering their running-median windows)."""
+    sci = np.concatenate(blocks) if n_pieces > 1 else blocks[0]
+    data = soss_box.impute(sci, stats[0], first, start, stop, nints)
+    return soss_atoca.accumulate(total, data)
+
+
+def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup, model) -> np.ndarray:
+    """ATOCA-decontaminated box extraction of integrations ``start`` … of a segment → (n, norders, 4, nx)
+    float64 (:data:`QUANTITIES`, photom applied); ``blocks`` as :func:`extract_chunk`'s, ``model`` the
+    segment's :func:`segment_model`."""
+    sci = np.concatenate(blocks[:n_pieces]) if n_pieces > 1 else blocks[0]
+    err, stats = blocks[n_pieces], blocks[n_pieces + 1]
+    meddata, mederr, masked = stats[0], stats[1], stats[2] > 0
+    stop = start + err.shape[0]
+    raw = sci[start - first : stop - first]
+    data = soss_box.impute(sci, meddata, first, start, stop, nints)
+    errors = np.stack([soss_box.error_with_imputed(raw[i], err[i], mederr) for i in range(err.shape[0])])
+    masks = masked[None] | ~(errors > 0)
+    cols = np.zeros((err.shape[0], sci.shape[2]))
+    if setup.background:
+        for i in range(err.shape[0]):
+            cols[i] = soss_box.column_background(data[i], masks[i] | soss_box.background_mask(data[i]))
+        data = data - cols[:, None, :]
+    models = model.models(data)
+    out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), sci.shape[2]))
+    for k, o in enumerate(setup.orders):
+        decont = soss_atoca.decontaminate(data, models, k)
+        d, e, m = decont, errors, masks
+        if setup.atoca.bad_pix == "model" and k < len(models):
+            d, e, m = soss_atoca.replace_bad_pixels(decont, errors, masks, models[k], o.weights)
+        flux, flux_err, npix = soss_box.box_sums(d, e, m, o.weights)
+        out[:, k] = np.stack([flux, flux_err, npix, cols], axis=1)
+        if o.conversion is not None:
+            for q in CONVERTED:
+                out[:, k, QUANTITIES.index(q), : o.length] *= o.conversion
+    return out
+
+
+def _windows(n: int, chunks: tuple):
+    """(start, stop, first, last) of each chunk of integrations: the chunk and the integrations
+    ``first`` … ``last − 1`` its running medians need."""
+    size = min(n, soss_box.NINTERP)
+    left, right = size // 2, size - 1 - size // 2
+    start = 0
+    for count in chunks:
+        stop = start + count
+        yield start, stop, max(0, start - left), min(n, stop + right)
+        start = stop
+
+
+def _imputed_total(sci: da.Array, chunks: tuple, stats: da.Array):
+    """Delayed sum of a segment's imputed integrations, folded chunk after chunk in integration order."""
+    n = sci.shape[0]
+    total = None
+    for start, stop, first, last in _windows(n, chunks):
+        values = sci[first:last]
+        pieces = [values.blocks[i] for i in range(values.numblocks[0])]
+        total = dask.delayed(imputed_total, pure=True)(
+            total, *pieces, n_pieces=len(pieces), first=first, start=start, stop=stop, nints=n, stats=stats
+        )
+    return total
+
+
 def _extract_segment(seg: xr.Dataset, setup: SossSetup) -> da.Array:
-    """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations."""
+    """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations (after one task for the
+    segment's ATOCA model when there is one)."""
     sci, err = seg[names.SCI].data, seg[names.ERR].data
     n, _, nx = sci.shape
     stats = segment_statistics(seg).rechunk(-1)
-    size = min(n, soss_box.NINTERP)
-    left, right = size // 2, size - 1 - size // 2
-    parts, start = [], 0
-    for block, count in enumerate(err.chunks[0]):
-        stop = start + count
-        first = max(0, start - left)
-        values = sci[first : min(n, stop + right)]
+    model = None
+    if setup.atoca is not None:
+        total = None if setup.atoca.tikfac is not None else _imputed_total(sci, err.chunks[0], stats)
+        model = dask.delayed(segment_model, pure=True)(stats, total, n, setup)
+    parts = []
+    for block, (start, stop, first, last) in enumerate(_windows(n, err.chunks[0])):
+        values = sci[first:last]
         pieces = [values.blocks[i] for i in range(values.numblocks[0])]
+        kwargs = {"n_pieces": len(pieces), "first": first, "start": start, "nints": n, "setup": setup}
+        if model is not None:
+            task = dask.delayed(extract_chunk_atoca, pure=True)(
+                *pieces, err.blocks[block], stats, model=model, **kwargs
+            )
+            parts.append(da.from_delayed(task, (stop - start, len(setup.orders), len(QUANTITIES), nx), np.float64))
+            continue
         parts.append(
             da.map_blocks(
                 extract_chunk,
                 *pieces,
                 err.blocks[block],
                 stats,
-                n_pieces=len(pieces),
-                first=first,
-                start=start,
-                nints=n,
-                setup=setup,
+                **kwargs,
                 dtype=np.float64,
-                chunks=((count,), (len(setup.orders),), (len(QUANTITIES),), (nx,)),
+                chunks=((stop - start,), (len(setup.orders),), (len(QUANTITIES),), (nx,)),
                 new_axis=3,
                 meta=np.empty((0, 0, 0, 0), np.float64),
             )
         )
-        start = stop
     return da.concatenate(parts, axis=0)
 
 
