@@ -347,3 +347,12 @@ def read_soss_estimate(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     if keep.sum() < 4:
         raise Tso3xInputError(path, "soss_estimate has fewer than 4 finite FLUX values")
     return wave[keep], flux[keep]
+
+
+def write_wave_grid(path: str | Path, grid: np.ndarray) -> Path:
+    """Write a wavelength grid [micron] as jwst's ``soss_wave_grid_out`` (SossWaveGridModel, float64)."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.SossWaveGridModel(wavegrid=np.asarray(grid, dtype=np.float64)) as model:
+        model.save(str(path))
+    return Path(path)

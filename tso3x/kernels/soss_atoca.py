@@ -15,7 +15,7 @@ import numpy as np
 from scipy.interpolate import UnivariateSpline, make_interp_spline
 from scipy.sparse import csr_matrix
 
-from . import atoca_engine, atoca_tikho
+from . import atoca_engine, atoca_single, atoca_tikho
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class JointModel:
     mederr: np.ndarray  #: (ny, nx) median error [DN/s]
     orders: tuple  #: OrderProjection per order (1, 2)
     tikfac: float  #: Tikhonov factor of the fit
+    n_orders: int = 2  #: extracted orders (2 or 3)
+    singles: tuple = ()  #: (index of the order, atoca_single.SingleOrder) fitted separately
 
     def solve(self, data: np.ndarray) -> np.ndarray:
         """Flux solutions (N_k, n) of images ``data`` (n, ny, nx) [DN/s] (jwst: m_inv · Bᵀ · d/σ)."""
@@ -83,9 +85,20 @@ class JointModel:
         return np.stack([self.inverse.dot(self.design.T.dot(row)) for row in scaled], axis=1)
 
     def models(self, data: np.ndarray) -> list[np.ndarray]:
-        """Trace models (n, ny, nx) of each order for images ``data`` (n, ny, nx)."""
+        """Trace models (n, ny, nx) of orders 1 and 2 from the joint fit of images ``data`` (n, ny, nx)."""
         flux = self.solve(data)
         return [o.model(flux) for o in self.orders]
+
+    def trace_models(self, data: np.ndarray, errors: np.ndarray, masks: np.ndarray) -> list[np.ndarray]:
+        """Trace models (n, ny, nx) of every extracted order: the joint fit's, completed by the separate
+        fits (with each integration's ``errors`` and masked pixels ``masks``); NaN where not modelled."""
+        models = self.models(data)
+        if self.n_orders > 2:
+            models.append(np.full(data.shape, np.nan))
+        for k, single in self.singles:
+            for i in range(data.shape[0]):
+                models[k][i] = atoca_single.merge(models[k][i], single.fit(data[i], errors[i], masks[i]))
+        return models
 
 
 def order_projection(
@@ -148,6 +161,8 @@ def joint_model(
     threshold: float,
     typical: np.ndarray | None = None,
     estimate=None,
+    wave_traces: list | None = None,
+    singles: tuple = (),
 ) -> JointModel:
     """Build a segment's :class:`JointModel` (jwst ``Integration.model_image``'s first call).
 
@@ -172,6 +187,11 @@ def joint_model(
         The typical integration (background subtracted when asked) [DN/s].
     estimate : callable, optional
         Flux estimate of wavelength [micron].
+    wave_traces : list of ndarray, optional
+        Per order: trace wavelength of each column [micron] (for ``singles``).
+    singles : tuple of (int, float or None)
+        Orders fitted separately after the joint fit (index, wavelength cutoff [micron]), with Tikhonov
+        factors searched on ``typical`` from the joint one.
     """
     engine = atoca_engine.build_engine(
         wave_maps[:2], profiles[:2], throughputs[:2], kernels[:2], grid, box_masks[:2], scimask, threshold
@@ -188,7 +208,11 @@ def joint_model(
     orders = tuple(
         order_projection(engine, i, wave_maps[i], profiles[i], throughputs[i], rebuild_mask) for i in range(2)
     )
-    return JointModel(engine.mask, inverse, design, mederr, orders, tikfac)
+    separate = []
+    for k, cutoff in singles:
+        one = atoca_single.single_order(wave_maps[k], profiles[k], wave_traces[k], box_masks[k], rebuild_mask, cutoff)
+        separate.append((k, atoca_single.search_tikfac(one, typical, mederr, scimask, tikfac)))
+    return JointModel(engine.mask, inverse, design, mederr, orders, tikfac, len(box_masks), tuple(separate))
 
 
 def decontaminate(data: np.ndarray, models: list[np.ndarray], k: int) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``extract_1d`` (box path, ``soss_atoca=False``), ``photom`` of the
-spectra and the per-order ``white_light``, into ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``.
+"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``extract_1d`` (ATOCA or box path), ``photom`` of the spectra and the
+per-order ``white_light``, into ``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv``.
 
 As jwst: a FILTER other than CLEAR or a SUBARRAY other than SUBSTRIP256/SUBSTRIP96 skips the extraction
 with jwst's messages (the crfints are still written). ATOCA (``soss_atoca=True``, jwst's default, or
-``soss_bad_pix="model"``) is not implemented yet: the crfints are written and a warning says so.
+``soss_bad_pix="model"``) needs a ``soss_estimate``, or ``soss_wave_grid_in`` with ``soss_tikfac``: without
+them jwst first estimates the flux from order 1, which tso3x does not do yet (the crfints are written and
+a warning says so). ``soss_wave_grid_out`` is written as jwst writes it; ``soss_modelname`` (the trace
+models and box weights) is not written yet (a warning says so).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import logging
 import os
 from pathlib import Path
 
+import dask
 import xarray as xr
 
 from .. import product_names
@@ -31,6 +35,7 @@ from ..io.soss_refs import (
     read_wave_grid,
     read_wavelengthrange,
     wavelength_range,
+    write_wave_grid,
 )
 from ..io.whtlt import write_whtlt
 from ..steps import soss_extract
@@ -40,9 +45,11 @@ from .base import ProductTarget
 log = logging.getLogger(__name__)
 
 ATOCA_WARNING = (
-    "NIS_SOSS ATOCA extraction is not implemented yet: no x1dints or whtlt product is written "
-    "(--soss-atoca false gives box extraction)"
+    "NIS_SOSS ATOCA extraction is not implemented yet without soss_estimate (jwst then estimates the flux from "
+    "order 1) unless soss_wave_grid_in and soss_tikfac are both given: no x1dints or whtlt product is written "
+    "(give --soss-estimate FILE, or --soss-atoca false for box extraction)"
 )
+MODELNAME_WARNING = "soss_modelname ignored: the ATOCA trace models and box weights are not written yet"
 SUPERSTRIPES = ("SUB17STRIPE_SOSS", "SUB60STRIPE_SOSS", "SUB204STRIPE_SOSS", "SUB680STRIPE_SOSS")
 SUBARRAYS = ("SUBSTRIP256", "SUBSTRIP96")
 #: Reference files of the box path: (reftype, whether "N/A" is accepted).
@@ -57,9 +64,9 @@ REFERENCES = (
 
 
 def atoca_supported(params) -> bool:
-    """Whether tso3x does this ATOCA set-up: ``soss_wave_grid_in`` given, and ``soss_tikfac`` or
-    ``soss_estimate``."""
-    return params.soss_wave_grid_in is not None and (params.soss_tikfac is not None or params.soss_estimate is not None)
+    """Whether tso3x does this ATOCA set-up: a ``soss_estimate``, or ``soss_wave_grid_in`` and ``soss_tikfac``
+    (jwst otherwise estimates the flux from order 1 first, which tso3x does not do yet)."""
+    return params.soss_estimate is not None or (params.soss_wave_grid_in is not None and params.soss_tikfac is not None)
 
 
 def skip_messages(attrs: dict) -> list[str] | None:
@@ -113,6 +120,8 @@ class Soss:
         self.setups: dict[tuple, list] = {}
         self.range = config.white_light.range()
         self._warn_unsupported_outputs(config)
+        if self.atoca and self.params.soss_modelname is not None:
+            log.warning(MODELNAME_WARNING)
         if self.extracting:
             self._check(exposures, config)
 
@@ -162,6 +171,9 @@ class Soss:
                 "threshold": p.soss_threshold,
                 "bad_pix": p.soss_bad_pix,
                 "estimate": None if p.soss_estimate is None else read_soss_estimate(p.soss_estimate),
+                "n_os": p.soss_n_os,
+                "rtol": p.soss_rtol,
+                "max_grid_size": p.soss_max_grid_size,
             }
         self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
         for ds in exposures:
@@ -195,8 +207,21 @@ class Soss:
         return cube
 
     def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
-        """The lazy spectra Datasets of every exposure, one per order."""
-        return [sp for ds in cubes for sp in soss_extract.soss_extract(ds, self.setups[tuple(segment_files(ds))])]
+        """The lazy spectra Datasets of every exposure, one per order (the segments' ATOCA models computed
+        first when the Tikhonov factor is searched, as the x1dints header records the first one's)."""
+        setups = [self.setups[tuple(segment_files(ds))] for ds in cubes]
+        models = [soss_extract.segment_models(ds, s) for ds, s in zip(cubes, setups, strict=True)]
+        self.tikfac = self.params.soss_tikfac
+        if self.atoca and self.params.soss_tikfac is None:
+            flat = _shared(dask.compute(*[m for ms in models for m in ms]))
+            self.tikfac = float(flat[0][1])
+            models, k = [], 0
+            for s in setups:
+                models.append([m for m, _ in flat[k : k + len(s)]])
+                k += len(s)
+        return [
+            sp for ds, s, m in zip(cubes, setups, models, strict=True) for sp in soss_extract.soss_extract(ds, s, m)
+        ]
 
     def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
         if not self.extracting:
@@ -209,6 +234,7 @@ class Soss:
                 log.warning(ATOCA_WARNING)
             compute_alongside([], target.alongside, label="outlier_detection")
             return []
+        self._write_wave_grid()
         spectra = self.spectra(cubes)
         asn, tmp_dir = target.asn, target.tmp_dir
         names_ = self.product_names(asn)
@@ -225,6 +251,15 @@ class Soss:
         os.replace(tmp, final)
         return written + [final]
 
+    def _write_wave_grid(self) -> None:
+        """``soss_wave_grid_out``: the ATOCA grid of the last segment (jwst writes each segment's in turn)."""
+        path = self.params.soss_wave_grid_out
+        if path is None or not self.atoca:
+            return
+        last = list(self.setups.values())[-1][-1]
+        log.info("Saving soss_wave_grid to %s", path)
+        write_wave_grid(path, last.atoca.grid)
+
     def result_meta(self) -> dict:
         """The metadata jwst's extract_1d and photom results carry (blended into the x1dints)."""
         refs, p = self.config.references, self.params
@@ -237,13 +272,25 @@ class Soss:
             {
                 "meta.soss_extract1d.width": p.soss_width,
                 "meta.soss_extract1d.apply_decontamination": p.soss_atoca,
-                "meta.soss_extract1d.tikhonov_factor": p.soss_tikfac,
+                "meta.soss_extract1d.tikhonov_factor": getattr(self, "tikfac", p.soss_tikfac),
                 "meta.soss_extract1d.oversampling": p.soss_n_os,
                 "meta.soss_extract1d.threshold": p.soss_threshold,
                 "meta.soss_extract1d.bad_pix": p.soss_bad_pix,
             }
         )
         return out
+
+
+def _shared(models) -> list[tuple]:
+    """(model for the extraction tasks, its Tikhonov factor) of computed segment models: scattered to the
+    cluster when there is one (a future), else the model itself."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return [(m, m.tikfac) for m in models]
+    return [(client.scatter(m), m.tikfac) for m in models]
 
 
 def attrs_filter(ds: xr.Dataset) -> str:

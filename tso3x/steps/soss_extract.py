@@ -1,10 +1,14 @@
-"""jwst 3.0.0 ``extract_1d`` of NIS_SOSS exposures, box path (``soss_atoca=False``), then ``photom``.
+"""jwst 3.0.0 ``extract_1d`` of NIS_SOSS exposures (ATOCA decontamination or the box path), then ``photom``.
 
-jwst runs the extraction once per segment, so a segment's fixed quantities (the pixels masked in every
-integration, the per-pixel temporal medians of SCI and ERR) come from that segment alone: they are a
-reduction over the segment's integrations, computed in spatial tiles. Each chunk of integrations is then
-imputed (a running median in time, which needs up to 4 integrations on either side), box-extracted per
-order and converted by photom in one task.
+jwst runs the extraction once per segment, so a segment's fixed quantities come from that segment alone:
+the pixels masked in every integration and the per-pixel temporal medians of SCI and ERR are a reduction over
+the segment's integrations in spatial tiles; with ATOCA, the sum of the imputed integrations (for jwst's
+typical integration: their mean plus seed-42 noise) is folded chunk after chunk. One task per segment then
+builds the ATOCA model (:func:`segment_model`: the joint fit of orders 1 and 2 on the wavelength grid, its
+Tikhonov factor, the inverse of its normal matrix, and on SUBSTRIP256 the separate fits of order 2's blue end
+and order 3). Each chunk of integrations is imputed (a running median in time, which needs up to 4
+integrations on either side), modelled, decontaminated, box-extracted per order and converted by photom in
+one task.
 
 The result is one spectra Dataset per order, laid out as :func:`tso3x.steps.extract.extract_1d`'s.
 """
@@ -24,11 +28,13 @@ from .. import dqflags, names
 from ..dataset import segment_slices
 from ..io.calints import SegmentMeta, segment_metas
 from ..io.soss_refs import PastasossRef, SossPhotomRef, SpecKernelRef, SpecProfileRef
-from ..kernels import atoca_kernel, soss_atoca, soss_box, soss_photom, soss_trace
+from ..kernels import atoca_grid, atoca_kernel, soss_atoca, soss_box, soss_photom, soss_trace
 
 log = logging.getLogger(__name__)
 
 COMPUTED = names.SPEC_COLUMNS[1:]
+#: jwst's default ``order2_separation_cutoff`` [micron] (PASTASOSS files without one).
+ORDER2_SEPARATION_CUTOFF = (0.77, 0.95)
 #: The quantities a chunk task returns per order, in order.
 QUANTITIES = ("FLUX", "FLUX_ERROR", "NPIXELS", "BACKGROUND")
 #: Columns photom multiplies by the conversion (the others it touches are 0).
@@ -63,6 +69,13 @@ class AtocaSetup:
     threshold: float
     bad_pix: str  #: soss_bad_pix
     estimate: tuple | None = None  #: soss_estimate (wavelength [micron], flux)
+    wave_traces: tuple = ()  #: per order: trace wavelength of each column [micron]
+    singles: tuple = ()  #: (order index, cutoff [micron] or None) fitted separately (SUBSTRIP256: 2 blue, 3)
+
+    @property
+    def needs_typical(self) -> bool:
+        """Whether the segment model needs the typical integration (a Tikhonov factor to search)."""
+        return self.tikfac is None or bool(self.singles)
 
 
 @dataclass(frozen=True)
@@ -166,9 +179,13 @@ def atoca_setup(
     threshold: float,
     bad_pix: str,
     estimate: tuple | None = None,
+    n_os: int = 2,
+    rtol: float = 1e-4,
+    max_grid_size: int = 20000,
 ) -> AtocaSetup:
     """Per extracted order: wavelength map, profile (trimmed as jwst ``get_ref_file_args`` when one is larger
-    than the other), throughput spline and line spread along the trace."""
+    than the other), throughput spline and line spread along the trace; the adaptive wavelength grid from
+    the flux ``estimate`` when no ``grid`` is given."""
     m = pastasoss.wavemap
     ymin, dimx, dimy = int(m["subarray_ymin"]), int(m["soss_xdim"]), int(m["soss_ydim"])
     nrows = 96 if subarray == "SUBSTRIP96" else dimx - ymin
@@ -188,8 +205,28 @@ def atoca_setup(
         profiles.append(profile)
         thrus.append(soss_atoca.Throughput.from_table(*thru))
         spreads.append(atoca_kernel.line_spread(speckernel.wavelengths, speckernel.kernels, wave_c, n_pix))
+    if grid is None:
+        cutoff = (pastasoss.order2_separation_cutoff or ORDER2_SEPARATION_CUTOFF)[0]
+        spline = soss_atoca.estimate_spline(*estimate)
+        grid = atoca_grid.decontamination_grid(traces[1][2], traces[2][2], spline, cutoff, rtol, max_grid_size, n_os)
+        log.info("wave_grid covering from %s to %s with %d points", grid.min(), grid.max(), grid.size)
+    cutoffs = pastasoss.order2_separation_cutoff or ORDER2_SEPARATION_CUTOFF
+    orders = list(raw_traces)
+    singles = ()
+    if subarray != "SUBSTRIP96":
+        singles = tuple((k, cutoffs[1] if order == 2 else None) for k, order in enumerate(orders) if order != 1)
     return AtocaSetup(
-        tuple(maps), tuple(profiles), tuple(thrus), tuple(spreads), grid, tikfac, threshold, bad_pix, estimate
+        tuple(maps),
+        tuple(profiles),
+        tuple(thrus),
+        tuple(spreads),
+        grid,
+        tikfac,
+        threshold,
+        bad_pix,
+        estimate,
+        tuple(traces[o][2] for o in orders),
+        singles,
     )
 
 
@@ -281,10 +318,11 @@ def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup
     scimask = masked | ~(mederr > 0)
     box_masks = [~(o.weights > 0) for o in setup.orders]
     typical, estimate = None, None
-    if a.tikfac is None:
+    if a.needs_typical:
         typical = soss_atoca.typical_integration(total, nints, mederr)
         if setup.background:
             typical = typical - soss_box.column_background(typical, scimask | soss_box.background_mask(typical))
+    if a.tikfac is None:
         estimate = soss_atoca.estimate_spline(*a.estimate)
     return soss_atoca.joint_model(
         list(a.wave_maps),
@@ -299,6 +337,8 @@ def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup
         a.threshold,
         typical,
         estimate,
+        list(a.wave_traces),
+        a.singles,
     )
 
 
@@ -327,7 +367,7 @@ def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup
         for i in range(err.shape[0]):
             cols[i] = soss_box.column_background(data[i], masks[i] | soss_box.background_mask(data[i]))
         data = data - cols[:, None, :]
-    models = model.models(data)
+    models = model.trace_models(data, errors, masks)
     out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), sci.shape[2]))
     for k, o in enumerate(setup.orders):
         decont = soss_atoca.decontaminate(data, models, k)
@@ -367,16 +407,30 @@ def _imputed_total(sci: da.Array, chunks: tuple, stats: da.Array):
     return total
 
 
-def _extract_segment(seg: xr.Dataset, setup: SossSetup) -> da.Array:
-    """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations (after one task for the
-    segment's ATOCA model when there is one)."""
+def lazy_model(seg: xr.Dataset, setup: SossSetup):
+    """The delayed :func:`segment_model` of one segment (None without ATOCA): one task after the segment's
+    reductions (statistics, and the imputed sum when the Tikhonov factor is searched)."""
+    if setup.atoca is None:
+        return None
+    sci = seg[names.SCI].data
+    stats = segment_statistics(seg).rechunk(-1)
+    total = _imputed_total(sci, seg[names.ERR].data.chunks[0], stats) if setup.atoca.needs_typical else None
+    return dask.delayed(segment_model, pure=True)(stats, total, sci.shape[0], setup)
+
+
+def segment_models(ds: xr.Dataset, setups: list[SossSetup]) -> list:
+    """:func:`lazy_model` of every segment of an exposure."""
+    return [lazy_model(ds.isel({names.INTEGRATION: sl}), s) for s, sl in zip(setups, segment_slices(ds), strict=True)]
+
+
+def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None) -> da.Array:
+    """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations (after the segment's
+    ATOCA ``model``, delayed or persisted, when there is one; made here if not given)."""
     sci, err = seg[names.SCI].data, seg[names.ERR].data
     n, _, nx = sci.shape
     stats = segment_statistics(seg).rechunk(-1)
-    model = None
-    if setup.atoca is not None:
-        total = None if setup.atoca.tikfac is not None else _imputed_total(sci, err.chunks[0], stats)
-        model = dask.delayed(segment_model, pure=True)(stats, total, n, setup)
+    if model is None and setup.atoca is not None:
+        model = lazy_model(seg, setup)
     parts = []
     for block, (start, stop, first, last) in enumerate(_windows(n, err.chunks[0])):
         values = sci[first:last]
@@ -419,7 +473,7 @@ def column_units(photom: bool) -> dict[str, str | None]:
     return units
 
 
-def soss_extract(ds: xr.Dataset, setups: list[SossSetup]) -> list[xr.Dataset]:
+def soss_extract(ds: xr.Dataset, setups: list[SossSetup], models: list | None = None) -> list[xr.Dataset]:
     """Box-extract every integration of a NIS_SOSS exposure, one spectra Dataset per order.
 
     Parameters
@@ -428,6 +482,8 @@ def soss_extract(ds: xr.Dataset, setups: list[SossSetup]) -> list[xr.Dataset]:
         An exposure (segments concatenated), outlier-flagged or not.
     setups : list of SossSetup
         One per segment (:func:`segment_setup`).
+    models : list, optional
+        The ATOCA models of the segments (:func:`segment_models`, e.g. persisted); made here if not given.
 
     Returns
     -------
@@ -438,7 +494,11 @@ def soss_extract(ds: xr.Dataset, setups: list[SossSetup]) -> list[xr.Dataset]:
         ``spectra`` (per segment: SPORDER, SEGMENT, N_ALONGDISP) and the exposure's attrs.
     """
     slices = segment_slices(ds)
-    blocks = [_extract_segment(ds.isel({names.INTEGRATION: sl}), s) for s, sl in zip(setups, slices, strict=True)]
+    models = models or [None] * len(setups)
+    blocks = [
+        _extract_segment(ds.isel({names.INTEGRATION: sl}), s, m)
+        for s, sl, m in zip(setups, slices, models, strict=True)
+    ]
     data = da.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
     out = []
     for k, first in enumerate(setups[0].orders):
