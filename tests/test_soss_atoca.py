@@ -138,6 +138,38 @@ def test_adapt_refines_where_the_integral_is_inaccurate():
 
 
 @pytest.mark.slow  # jwst oracle or the simulated exposure
+def test_first_order_estimate_matches_jwst(orders, s96):
+    """Without soss_estimate: the flux estimate from order 1's low-contamination pixels (jwst
+    ``estim_flux_first_order``), and order 1's profile as jwst leaves it."""
+    import copy
+
+    from jwst.extract_1d.soss_extract.soss_extract import Integration
+
+    from tso3x.kernels import atoca_estimate
+
+    theirs, ours, traces = orders
+    theirs = copy.deepcopy(theirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = np.nanmean(fits.getdata(s96.segments[0], "SCI"), axis=0).astype(np.float32)
+        error = np.nanmedian(fits.getdata(s96.segments[0], "ERR"), axis=0).astype(np.float32)
+    scimask = ~np.isfinite(data) | ~np.isfinite(error) | ~(error > 0)
+    data[scimask], error[scimask] = 0.0, np.inf
+    box = [~(soss_box.box_weights(traces[1][1], 40, SHAPE, traces[1][0]) > 0), np.zeros(SHAPE, bool)]
+    integration = Integration.__new__(Integration)
+    integration.order_models, integration.mask_trace_profile = theirs, box
+    integration.scimask, integration.scidata_bkg, integration.scierr = scimask, data, error
+    expected = integration.estim_flux_first_order()
+    got = atoca_estimate.first_order_estimate(
+        ours.wave_maps[0], ours.profiles[0], ours.throughputs[0], box[0], ours.profiles[1], scimask, data, error
+    )
+    wave = np.linspace(0.9, 2.8, 500)
+    np.testing.assert_array_equal(got(wave), expected(wave))
+    clean, _ = atoca_estimate.clean_profile(ours.wave_maps[0], ours.profiles[0])
+    np.testing.assert_array_equal(clean, theirs[0].specprofile)
+
+
+@pytest.mark.slow  # jwst oracle or the simulated exposure
 def test_pixel_wave_bounds_match_jwst():
     from jwst.extract_1d.soss_extract.atoca_utils import get_wave_p_or_m
 

@@ -76,6 +76,7 @@ class JointModel:
     orders: tuple  #: OrderProjection per order (1, 2)
     tikfac: float  #: Tikhonov factor of the fit
     n_orders: int = 2  #: extracted orders (2 or 3)
+    grid: np.ndarray | None = None  #: wavelength grid of the joint fit [micron]
     singles: tuple = ()  #: (index of the order, atoca_single.SingleOrder) fitted separately
 
     def solve(self, data: np.ndarray) -> np.ndarray:
@@ -212,7 +213,9 @@ def joint_model(
     for k, cutoff in singles:
         one = atoca_single.single_order(wave_maps[k], profiles[k], wave_traces[k], box_masks[k], rebuild_mask, cutoff)
         separate.append((k, atoca_single.search_tikfac(one, typical, mederr, scimask, tikfac)))
-    return JointModel(engine.mask, inverse, design, mederr, orders, tikfac, len(box_masks), tuple(separate))
+    return JointModel(
+        engine.mask, inverse, design, mederr, orders, tikfac, len(box_masks), engine.grid, tuple(separate)
+    )
 
 
 def decontaminate(data: np.ndarray, models: list[np.ndarray], k: int) -> np.ndarray:

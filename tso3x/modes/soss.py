@@ -44,11 +44,6 @@ from .base import ProductTarget
 
 log = logging.getLogger(__name__)
 
-ATOCA_WARNING = (
-    "NIS_SOSS ATOCA extraction is not implemented yet without soss_estimate (jwst then estimates the flux from "
-    "order 1) unless soss_wave_grid_in and soss_tikfac are both given: no x1dints or whtlt product is written "
-    "(give --soss-estimate FILE, or --soss-atoca false for box extraction)"
-)
 MODELNAME_WARNING = "soss_modelname ignored: the ATOCA trace models and box weights are not written yet"
 SUPERSTRIPES = ("SUB17STRIPE_SOSS", "SUB60STRIPE_SOSS", "SUB204STRIPE_SOSS", "SUB680STRIPE_SOSS")
 SUBARRAYS = ("SUBSTRIP256", "SUBSTRIP96")
@@ -61,12 +56,6 @@ REFERENCES = (
     ("area", True),
     ("wavelengthrange", True),
 )
-
-
-def atoca_supported(params) -> bool:
-    """Whether tso3x does this ATOCA set-up: a ``soss_estimate``, or ``soss_wave_grid_in`` and ``soss_tikfac``
-    (jwst otherwise estimates the flux from order 1 first, which tso3x does not do yet)."""
-    return params.soss_estimate is not None or (params.soss_wave_grid_in is not None and params.soss_tikfac is not None)
 
 
 def skip_messages(attrs: dict) -> list[str] | None:
@@ -115,8 +104,6 @@ class Soss:
             )
         self.skip = skip_messages(attrs)
         self.atoca = self.skip is None and self.params.generates_model
-        #: ATOCA set-ups tso3x does not do yet (the crfints are written and a warning says so).
-        self.unsupported = self.atoca and not atoca_supported(self.params)
         self.setups: dict[tuple, list] = {}
         self.range = config.white_light.range()
         self._warn_unsupported_outputs(config)
@@ -140,7 +127,7 @@ class Soss:
 
     @property
     def extracting(self) -> bool:
-        return self.skip is None and not self.unsupported
+        return self.skip is None
 
     @property
     def measures_in_one_pass(self) -> bool:
@@ -212,30 +199,28 @@ class Soss:
         setups = [self.setups[tuple(segment_files(ds))] for ds in cubes]
         models = [soss_extract.segment_models(ds, s) for ds, s in zip(cubes, setups, strict=True)]
         self.tikfac = self.params.soss_tikfac
-        if self.atoca and self.params.soss_tikfac is None:
-            flat = _shared(dask.compute(*[m for ms in models for m in ms]))
-            self.tikfac = float(flat[0][1])
-            models, k = [], 0
+        self.grids = [s.atoca.grid for ss in setups for s in ss] if self.atoca else []
+        if self.atoca and (self.tikfac is None or any(g is None for g in self.grids)):
+            computed = dask.compute(*[m for ms in models for m in ms])
+            self.tikfac, self.grids = float(computed[0].tikfac), [m.grid for m in computed]
+            flat, models = _shared(computed), []
             for s in setups:
-                models.append([m for m, _ in flat[k : k + len(s)]])
-                k += len(s)
+                models.append(flat[: len(s)])
+                flat = flat[len(s) :]
         return [
             sp for ds, s, m in zip(cubes, setups, models, strict=True) for sp in soss_extract.soss_extract(ds, s, m)
         ]
 
     def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
         if not self.extracting:
-            if self.skip is not None:
-                for message in self.skip:
-                    log.error(message)
-                log.warning("extract_1d step could not be completed for any integrations")
-                log.warning("x1dints products will not be created.")
-            else:
-                log.warning(ATOCA_WARNING)
+            for message in self.skip:
+                log.error(message)
+            log.warning("extract_1d step could not be completed for any integrations")
+            log.warning("x1dints products will not be created.")
             compute_alongside([], target.alongside, label="outlier_detection")
             return []
-        self._write_wave_grid()
         spectra = self.spectra(cubes)
+        self._write_wave_grid()
         asn, tmp_dir = target.asn, target.tmp_dir
         names_ = self.product_names(asn)
         x1d_target, datasums = x1dints.allocate(
@@ -256,9 +241,8 @@ class Soss:
         path = self.params.soss_wave_grid_out
         if path is None or not self.atoca:
             return
-        last = list(self.setups.values())[-1][-1]
         log.info("Saving soss_wave_grid to %s", path)
-        write_wave_grid(path, last.atoca.grid)
+        write_wave_grid(path, self.grids[-1])
 
     def result_meta(self) -> dict:
         """The metadata jwst's extract_1d and photom results carry (blended into the x1dints)."""
@@ -281,16 +265,16 @@ class Soss:
         return out
 
 
-def _shared(models) -> list[tuple]:
-    """(model for the extraction tasks, its Tikhonov factor) of computed segment models: scattered to the
-    cluster when there is one (a future), else the model itself."""
+def _shared(models) -> list:
+    """Computed segment models for the extraction tasks: scattered to the cluster when there is one
+    (futures), else the models themselves."""
     try:
         from distributed import get_client
 
         client = get_client()
     except (ImportError, ValueError):
-        return [(m, m.tikfac) for m in models]
-    return [(client.scatter(m), m.tikfac) for m in models]
+        return list(models)
+    return [client.scatter(m) for m in models]
 
 
 def attrs_filter(ds: xr.Dataset) -> str:

@@ -28,7 +28,7 @@ from .. import dqflags, names
 from ..dataset import segment_slices
 from ..io.calints import SegmentMeta, segment_metas
 from ..io.soss_refs import PastasossRef, SossPhotomRef, SpecKernelRef, SpecProfileRef
-from ..kernels import atoca_grid, atoca_kernel, soss_atoca, soss_box, soss_photom, soss_trace
+from ..kernels import atoca_estimate, atoca_grid, atoca_kernel, soss_atoca, soss_box, soss_photom, soss_trace
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +64,20 @@ class AtocaSetup:
     profiles: tuple  #: (ny, nx) SPECPROFILE
     throughputs: tuple  #: soss_atoca.Throughput
     line_spreads: tuple  #: atoca_kernel.LineSpread
-    grid: np.ndarray | None  #: soss_wave_grid_in [micron] (None: adaptive)
+    grid: np.ndarray | None  #: soss_wave_grid_in or the adaptive grid [micron] (None: made from the data)
     tikfac: float | None  #: soss_tikfac (None: searched)
     threshold: float
     bad_pix: str  #: soss_bad_pix
     estimate: tuple | None = None  #: soss_estimate (wavelength [micron], flux)
     wave_traces: tuple = ()  #: per order: trace wavelength of each column [micron]
     singles: tuple = ()  #: (order index, cutoff [micron] or None) fitted separately (SUBSTRIP256: 2 blue, 3)
+    grid_params: tuple = (0.77, 1e-4, 20000, 2)  #: blue cutoff [micron], soss_rtol, max_grid_size, n_os
 
     @property
     def needs_typical(self) -> bool:
-        """Whether the segment model needs the typical integration (a Tikhonov factor to search)."""
-        return self.tikfac is None or bool(self.singles)
+        """Whether the segment model needs the typical integration (a Tikhonov factor to search, or the flux
+        estimate to make from order 1)."""
+        return self.tikfac is None or bool(self.singles) or self.grid is None
 
 
 @dataclass(frozen=True)
@@ -205,12 +207,12 @@ def atoca_setup(
         profiles.append(profile)
         thrus.append(soss_atoca.Throughput.from_table(*thru))
         spreads.append(atoca_kernel.line_spread(speckernel.wavelengths, speckernel.kernels, wave_c, n_pix))
-    if grid is None:
-        cutoff = (pastasoss.order2_separation_cutoff or ORDER2_SEPARATION_CUTOFF)[0]
-        spline = soss_atoca.estimate_spline(*estimate)
-        grid = atoca_grid.decontamination_grid(traces[1][2], traces[2][2], spline, cutoff, rtol, max_grid_size, n_os)
-        log.info("wave_grid covering from %s to %s with %d points", grid.min(), grid.max(), grid.size)
     cutoffs = pastasoss.order2_separation_cutoff or ORDER2_SEPARATION_CUTOFF
+    grid_params = (cutoffs[0], rtol, max_grid_size, n_os)
+    if grid is None and estimate is not None:
+        spline = soss_atoca.estimate_spline(*estimate)
+        grid = atoca_grid.decontamination_grid(traces[1][2], traces[2][2], spline, *grid_params)
+        log.info("wave_grid covering from %s to %s with %d points", grid.min(), grid.max(), grid.size)
     orders = list(raw_traces)
     singles = ()
     if subarray != "SUBSTRIP96":
@@ -227,6 +229,7 @@ def atoca_setup(
         estimate,
         tuple(traces[o][2] for o in orders),
         singles,
+        grid_params,
     )
 
 
@@ -322,14 +325,24 @@ def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup
         typical = soss_atoca.typical_integration(total, nints, mederr)
         if setup.background:
             typical = typical - soss_box.column_background(typical, scimask | soss_box.background_mask(typical))
-    if a.tikfac is None:
+    profiles, grid = list(a.profiles), a.grid
+    if a.estimate is not None:
         estimate = soss_atoca.estimate_spline(*a.estimate)
+    elif a.tikfac is None or grid is None:
+        log.info("Estimating the target flux based on order 1 low-contamination pixels.")
+        estimate = atoca_estimate.first_order_estimate(
+            a.wave_maps[0], profiles[0], a.throughputs[0], box_masks[0], profiles[1], scimask, typical, mederr
+        )
+        profiles[0] = atoca_estimate.clean_profile(a.wave_maps[0], profiles[0])[0]
+    if grid is None:
+        grid = atoca_grid.decontamination_grid(a.wave_traces[0], a.wave_traces[1], estimate, *a.grid_params)
+        log.info("wave_grid covering from %s to %s with %d points", grid.min(), grid.max(), grid.size)
     return soss_atoca.joint_model(
         list(a.wave_maps),
-        list(a.profiles),
+        profiles,
         list(a.throughputs),
         list(a.line_spreads),
-        a.grid,
+        grid,
         box_masks,
         scimask,
         mederr,
