@@ -169,6 +169,12 @@ def test_first_order_estimate_matches_jwst(orders, s96):
     np.testing.assert_array_equal(clean, theirs[0].specprofile)
 
 
+def test_ranges_pad_with_minus_one():
+    got = atoca_engine._ranges(np.array([2.0, -1.0, 5.0]), np.array([5.0, 0.0, 6.0]))
+    np.testing.assert_array_equal(got, [[2, 3, 4], [-1, -1, -1], [5, -1, -1]])
+    assert got.dtype == np.int16
+
+
 @pytest.mark.slow  # jwst oracle or the simulated exposure
 def test_pixel_wave_bounds_match_jwst():
     from jwst.extract_1d.soss_extract.atoca_utils import get_wave_p_or_m

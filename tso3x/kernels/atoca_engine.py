@@ -192,10 +192,8 @@ def _sparse_rows(values: np.ndarray, k: np.ndarray, n_k: int) -> csr_matrix:
 def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
     """Rows ``arange(start, stop)`` padded with −1 (int16, as jwst's ``arange_2d``)."""
     lengths = (stops - starts).astype(int)
-    out = np.full((len(stops), np.amax(lengths)), -1, dtype=np.int16)
-    for row in range(len(stops)):
-        out[row, : lengths[row]] = np.arange(starts[row], stops[row])
-    return out
+    cols = np.arange(np.amax(lengths))[None, :]
+    return np.where(cols < lengths[:, None], starts[:, None] + cols, -1).astype(np.int16)
 
 
 def integration_weights(grid: np.ndarray, wave_p: np.ndarray, wave_m: np.ndarray, masked: np.ndarray):
