@@ -21,6 +21,7 @@ from tso3x.io.soss_refs import (
     read_speckernel,
     read_specprofile,
     read_wave_grid,
+    write_wave_grid,
 )
 from tso3x.kernels import atoca_engine, atoca_grid, atoca_kernel, atoca_tikho, soss_atoca, soss_box
 from tso3x.steps import soss_extract
@@ -389,6 +390,9 @@ def test_wave_grid_and_estimate_files(s96, tmp_path):
     path = tmp_path / "grid.fits"
     datamodels.SossWaveGridModel(wavegrid=GRID).save(str(path))
     np.testing.assert_array_equal(read_wave_grid(path), GRID)
+    written = write_wave_grid(tmp_path / "out.fits", GRID[::2])
+    with datamodels.SossWaveGridModel(str(written)) as m:
+        np.testing.assert_array_equal(m.wavegrid, GRID[::2])
     wave, flux = read_soss_estimate(s96.soss_estimate)
     assert wave.size == flux.size > 4 and np.isfinite(flux).all()
     with pytest.raises(Tso3xInputError, match="soss_estimate is not a spectrum"):
