@@ -15,6 +15,7 @@ The result is one spectra Dataset per order, laid out as :func:`tso3x.steps.extr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -363,10 +364,10 @@ def imputed_total(total, *blocks, n_pieces, first, start, stop, nints, stats) ->
     return soss_atoca.accumulate(total, data)
 
 
-def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup, model) -> np.ndarray:
+def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup, model, bad_pix: str) -> np.ndarray:
     """ATOCA-decontaminated box extraction of integrations ``start`` … of a segment → (n, norders, 4, nx)
     float64 (:data:`QUANTITIES`, photom applied); ``blocks`` as :func:`extract_chunk`'s, ``model`` the
-    segment's :func:`segment_model`."""
+    segment's :func:`segment_model`, ``bad_pix`` its ``soss_bad_pix``."""
     sci = np.concatenate(blocks[:n_pieces]) if n_pieces > 1 else blocks[0]
     err, stats = blocks[n_pieces], blocks[n_pieces + 1]
     meddata, mederr, masked = stats[0], stats[1], stats[2] > 0
@@ -385,7 +386,7 @@ def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup
     for k, o in enumerate(setup.orders):
         decont = soss_atoca.decontaminate(data, models, k)
         d, e, m = decont, errors, masks
-        if setup.atoca.bad_pix == "model" and k < len(models):
+        if bad_pix == "model" and k < len(models):
             d, e, m = soss_atoca.replace_bad_pixels(decont, errors, masks, models[k], o.weights)
         flux, flux_err, npix = soss_box.box_sums(d, e, m, o.weights)
         out[:, k] = np.stack([flux, flux_err, npix, cols], axis=1)
@@ -450,8 +451,10 @@ def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None) -> da.Array:
         pieces = [values.blocks[i] for i in range(values.numblocks[0])]
         kwargs = {"n_pieces": len(pieces), "first": first, "start": start, "nints": n, "setup": setup}
         if model is not None:
+            # the chunk tasks need the box weights and photom, not the ATOCA reference arrays
+            kwargs["setup"] = dataclasses.replace(setup, atoca=None)
             task = dask.delayed(extract_chunk_atoca, pure=True)(
-                *pieces, err.blocks[block], stats, model=model, **kwargs
+                *pieces, err.blocks[block], stats, model=model, bad_pix=setup.atoca.bad_pix, **kwargs
             )
             parts.append(da.from_delayed(task, (stop - start, len(setup.orders), len(QUANTITIES), nx), np.float64))
             continue
