@@ -170,6 +170,14 @@ def test_first_order_estimate_matches_jwst(orders, s96):
     np.testing.assert_array_equal(clean, theirs[0].specprofile)
 
 
+def test_reference_mask_released_only_when_jwst_releases_it():
+    codes = np.array([[1, 3, 0, 2]], np.uint8)
+    mederr = np.array([[1.0, np.inf, 1.0, np.inf]], np.float32)
+    np.testing.assert_array_equal(soss_box.reference_mask(codes, mederr), [[True, True, False, False]])
+    mederr[0, 2] = np.inf  # a non-finite median error outside the always-masked pixels
+    np.testing.assert_array_equal(soss_box.reference_mask(codes, mederr), [[True, False, False, False]])
+
+
 def test_ranges_pad_with_minus_one():
     got = atoca_engine._ranges(np.array([2.0, -1.0, 5.0]), np.array([5.0, 0.0, 6.0]))
     np.testing.assert_array_equal(got, [[2, 3, 4], [-1, -1, -1], [5, -1, -1]])
@@ -419,8 +427,9 @@ def s256(simulated):
 
 VARIANTS = {
     # SUBSTRIP256 with order 3: the joint fit of orders 1 and 2, then the separate fits of order 2's blue end
-    # and of order 3 (their Tikhonov factors searched on the typical integration), soss_tikfac given
-    "s256": {},
+    # and of order 3 (their Tikhonov factors searched on the typical integration), soss_tikfac given, bad
+    # pixels (and the reference pixels jwst does not model) replaced by the model
+    "s256": {"soss_bad_pix": "model", "subtract_background": True},
     # SUBSTRIP96: the Tikhonov factor searched from the soss_estimate, background subtracted, bad pixels
     # modelled (the adaptive grid is compared with jwst's in test_adaptive_grid_matches_jwst: with it, each
     # jwst run here would spend minutes inverting its 5634-point normal matrix)
@@ -482,9 +491,16 @@ def test_atoca_decontaminates(both_runs, tmp_path):
     import tso3x
 
     exp, ours, _, params = both_runs
-    if params.get("soss_bad_pix") == "model":
+    if params.get("soss_tikfac") is None:
         pytest.skip("one variant is enough")
-    box = tso3x.run(exp.asn, tmp_path / "box", chunk_mb=0.5, soss_atoca=False, **_references(exp, True, True))
+    box = tso3x.run(
+        exp.asn,
+        tmp_path / "box",
+        chunk_mb=0.5,
+        soss_atoca=False,
+        subtract_background=params.get("subtract_background"),
+        **_references(exp, True, True),
+    )
     box_x1d = next(p for p in box if p.name.endswith("_x1dints.fits"))
     with fits.open(ours[0]) as a, fits.open(box_x1d) as b:
         for ha, hb in zip(a, b, strict=True):

@@ -265,12 +265,14 @@ def _conversions(photom: SossPhotomRef | None, header, traces: dict, apply_time_
 
 def _statistics_tile(sci, err, dq):
     meddata, mederr, masked = soss_box.segment_statistics(sci, err, dq, dqflags.DO_NOT_USE, dqflags.REFERENCE_PIXEL)
-    return np.stack([meddata, mederr, masked.astype(meddata.dtype)])
+    codes = soss_box.pixel_codes(dq, dqflags.DO_NOT_USE, dqflags.REFERENCE_PIXEL)
+    return np.stack([meddata, mederr, masked.astype(meddata.dtype), codes.astype(meddata.dtype)])
 
 
 def segment_statistics(seg: xr.Dataset) -> da.Array:
-    """(3, ny, nx) lazy: temporal median SCI, median ERR (inf where unusable) and the always-masked pixels
-    (1.0) of a segment, reduced in row tiles of about a chunk's size."""
+    """(4, ny, nx) lazy: temporal median SCI, median ERR (inf where unusable), the always-masked pixels
+    (1.0) and :func:`~tso3x.kernels.soss_box.pixel_codes` of a segment, reduced in row tiles of about a
+    chunk's size."""
     arrays = [seg[v].data for v in (names.SCI, names.ERR, names.DQ)]
     n, ny = arrays[0].shape[:2]
     rows = max(1, arrays[0].chunks[0][0] * ny // n)
@@ -280,7 +282,7 @@ def segment_statistics(seg: xr.Dataset) -> da.Array:
         _statistics_tile,
         *tiles,
         dtype=dtype,
-        chunks=((3,), tiles[0].chunks[1], tiles[0].chunks[2]),
+        chunks=((4,), tiles[0].chunks[1], tiles[0].chunks[2]),
         meta=np.empty((0, 0, 0), dtype),
     )
 
@@ -320,7 +322,8 @@ def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup
     a = setup.atoca
     mederr, masked = stats[1], stats[2] > 0
     scimask = masked | ~(mederr > 0)
-    box_masks = [~(o.weights > 0) for o in setup.orders]
+    refmask = soss_box.reference_mask(stats[3].astype(np.uint8), mederr)
+    box_masks = [~(o.weights > 0) | refmask for o in setup.orders]
     typical, estimate = None, None
     if a.needs_typical:
         typical = soss_atoca.typical_integration(total, nints, mederr)
