@@ -198,7 +198,7 @@ def test_unsupported_set_ups_are_written(tmp_path):
 
 def test_run_command_passes_the_soss_files(s96):
     """The printed command names every SOSS file once, with options ``tso3x run`` knows, and asks for the box
-    path (ATOCA is not implemented yet)."""
+    path (quicker than ATOCA's)."""
     from tso3x import cli, config
 
     options = ("--override-pastasoss", "--override-specprofile", "--override-speckernel", "--override-photom")

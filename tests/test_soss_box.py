@@ -291,8 +291,9 @@ def test_mode_checks(refs, tmp_path, caplog):
     seg = _write_cube(tmp_path / "a_nis_calints.fits", 96, 3)
     exps = tso3x.open_exposures([seg])
     kw = _refs_kw(refs, 96)
-    # default soss_atoca=True: no references needed, crfints only
-    assert mode_for(exps, RunConfig.from_user()).product_names(tso3x.open_asn(_asn(tmp_path, [seg]))) == []
+    # default soss_atoca=True (ATOCA) needs the reference files as the box path
+    with pytest.raises(tso3x.Tso3xInputError, match="--override-pastasoss FILE"):
+        mode_for(exps, RunConfig.from_user())
     for option in ("override_pastasoss", "override_photom"):
         partial = {k: v for k, v in kw.items() if k != option}
         with pytest.raises(tso3x.Tso3xInputError, match=f"--{option.replace('_', '-')} FILE") as err:
@@ -351,9 +352,7 @@ def test_spec_bins_and_zarr_without_spectra_say_so(refs, tmp_path, caplog):
         assert f"{option} ignored: no NIS_SOSS spectra are extracted in this run" in caplog.text
 
 
-def test_atoca_default_warns(refs, tmp_path, caplog):
+def test_atoca_default_needs_the_reference_files(refs, tmp_path):
     seg = _write_cube(tmp_path / "jw01234001001_04101_00001_nis_calints.fits", 96, 3)
-    with caplog.at_level(logging.WARNING):
-        out = tso3x.run(_asn(tmp_path, [seg]), tmp_path / "out")
-    assert [p.name.endswith("_crfints.fits") for p in out] == [True]
-    assert "ATOCA extraction is not implemented yet" in caplog.text
+    with pytest.raises(tso3x.Tso3xInputError, match="--override-pastasoss FILE"):
+        tso3x.run(_asn(tmp_path, [seg]), tmp_path / "out")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import shutil
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from astropy.io import fits
 import tso3x
 from tso3x.config import Extract1d, RunConfig, WhiteLight
 from tso3x.kernels.white_light import duplicate_times
-from tso3x.modes import ProductTarget, mode_for
+from tso3x.modes import mode_for
 
 SIM = {"nints": 8, "nseg": 1, "seed": 5}
 
@@ -89,16 +87,11 @@ def test_apcorr_without_apcorr_table(simulated, tmp_path):
     assert str(err.value).startswith(str(apcorr))
 
 
-def test_soss_is_skipped_with_a_warning(simulated, tmp_path, caplog):
+def test_soss_without_reference_files_is_refused(simulated):
+    """ATOCA (the default) needs the SOSS reference files, as the box path."""
     exp = simulated("nis_soss", shape=(64, 128), **SIM)
-    exps = exposures(exp)
-    mode = check_spectroscopy_inputs(exps)
-    (tmp_path / "tmp").mkdir()
-    with caplog.at_level(logging.WARNING):
-        out = mode.write(exps, ProductTarget(tso3x.open_asn(exp.asn), tmp_path, list(exp.segments)))
-    assert out == [] and "NIS_SOSS ATOCA extraction is not implemented yet" in caplog.text
-    assert not list(tmp_path.glob("*x1dints*")) and not list(tmp_path.glob("*whtlt*"))
-    shutil.rmtree(tmp_path / "tmp")
+    with pytest.raises(tso3x.Tso3xInputError, match="--override-pastasoss FILE"):
+        check_spectroscopy_inputs(exposures(exp))
 
 
 def test_parameters_have_jwst_names_and_defaults():

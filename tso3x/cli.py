@@ -171,8 +171,8 @@ def _run_command(exposure) -> str:
     """The ``tso3x run`` command line for a simulated exposure, with its reference files.
 
     NIS_SOSS: its files as ``--override-pastasoss`` … ``--soss-estimate``, ``--override-area N/A`` (no AREA file
-    is simulated; jwst does not use it for SOSS) and ``--soss-atoca false`` (the box path; ATOCA is not
-    implemented yet).
+    is simulated; jwst does not use it for SOSS) and ``--soss-atoca false`` (the box path, seconds; ATOCA with
+    the simulated estimate takes minutes on its adaptive grid).
     """
     words = ["tso3x", "run", str(exposure.asn), "--output-dir", str(Path(exposure.asn).parent.parent / "products")]
     if exposure.extract1d is not None:

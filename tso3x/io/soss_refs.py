@@ -329,3 +329,63 @@ def wavelength_range(rows: list[tuple[int, str, float, float]], order: int, filt
         what = "No" if not found else "Multiple"
         raise Tso3xInputError(path, f"{what} reference wavelength range found for order {order} and filter {filter_}")
     return found[0]
+
+
+def read_wave_grid(path: str | Path) -> np.ndarray:
+    """Read a ``soss_wave_grid_in`` file (SossWaveGridModel): its WAVEGRID [micron], float64.
+
+    Raises
+    ------
+    Tso3xInputError
+        Unreadable, or no non-empty one-dimensional WAVEGRID.
+    """
+    from stdatamodels.jwst import datamodels
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with datamodels.SossWaveGridModel(str(path)) as dm:
+                grid = None if dm.wavegrid is None else np.array(dm.wavegrid[:], dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means "not a wavelength grid"
+        raise Tso3xInputError(path, f"not a SossWaveGridModel file ({type(exc).__name__}: {exc})") from None
+    if grid is None or grid.ndim != 1 or grid.size < 2:
+        raise Tso3xInputError(path, "no one-dimensional WAVEGRID")
+    return grid
+
+
+def read_soss_estimate(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Read a ``soss_estimate`` file (a SpecModel): its WAVELENGTH [micron] and FLUX where FLUX is finite.
+
+    Raises
+    ------
+    Tso3xInputError
+        Unreadable, or not a spectrum with WAVELENGTH and FLUX columns.
+    """
+    from stdatamodels.jwst import datamodels
+
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with datamodels.SpecModel(str(path)) as dm:
+                table = dm.spec_table
+                wave = np.array(table["WAVELENGTH"], dtype=np.float64)
+                flux = np.array(table["FLUX"], dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 - any failure to read means "not a spectrum"
+        raise Tso3xInputError(
+            path, f"soss_estimate is not a spectrum (SpecModel with WAVELENGTH and FLUX): {exc}"
+        ) from None
+    keep = np.isfinite(flux)
+    if keep.sum() < 4:
+        raise Tso3xInputError(path, "soss_estimate has fewer than 4 finite FLUX values")
+    return wave[keep], flux[keep]
+
+
+def write_wave_grid(path: str | Path, grid: np.ndarray) -> Path:
+    """Write a wavelength grid [micron] as jwst's ``soss_wave_grid_out`` (SossWaveGridModel, float64)."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.SossWaveGridModel(wavegrid=np.asarray(grid, dtype=np.float64)) as model:
+        model.save(str(path))
+    return Path(path)

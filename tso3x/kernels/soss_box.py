@@ -78,6 +78,29 @@ def segment_statistics(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, do_not_
     return meddata, mederr, masked
 
 
+#: :func:`pixel_codes` bits.
+REFERENCE_CODE, ALL_DO_NOT_USE_CODE = 1, 2
+
+
+def pixel_codes(dq: np.ndarray, do_not_use: int, reference_pixel: int) -> np.ndarray:
+    """(ny, nx) uint8: :data:`REFERENCE_CODE` where the first integration's DQ has REFERENCE_PIXEL,
+    :data:`ALL_DO_NOT_USE_CODE` where every integration's has DO_NOT_USE."""
+    codes = np.where((dq[0] & reference_pixel) != 0, REFERENCE_CODE, 0)
+    codes |= np.where(np.all(dq & do_not_use != 0, axis=0), ALL_DO_NOT_USE_CODE, 0)
+    return codes.astype(np.uint8)
+
+
+def reference_mask(codes: np.ndarray, mederr: np.ndarray) -> np.ndarray:
+    """The reference pixels jwst's ATOCA keeps out of its trace masks (``refmask`` after its first,
+    typical-integration pass): all of them, unless some pixel of non-finite median error is not DO_NOT_USE in
+    every integration, in which case the non-finite ones are released (``_validate_masks``)."""
+    refmask = (codes & REFERENCE_CODE) != 0
+    bad = ~np.isfinite(mederr)
+    if (bad & ((codes & ALL_DO_NOT_USE_CODE) == 0)).any():
+        refmask &= ~bad
+    return refmask
+
+
 def _nanmedian(cube: np.ndarray) -> np.ndarray:
     """numpy's nanmedian along axis 0 (NaN where all are NaN), without its warning (which
     ``warnings.catch_warnings`` cannot silence safely in threads)."""

@@ -118,3 +118,42 @@ def column_trace(trace: np.ndarray, cutoff: int) -> tuple[np.ndarray, np.ndarray
     if trace[0][0] - trace[0][1] > 0:
         trace = np.flip(trace, axis=1)
     return x, CubicSpline(trace[0], trace[1])(x), CubicSpline(trace[0], trace[2])(x)
+
+
+def wave_map(spectrace_: np.ndarray, dimx: int, dimy: int, ymin: int, nrows: int, maxiter: int = 5) -> np.ndarray:
+    """An order's 2-D wavelength map on a subarray (jwst ``pastasoss._calc_2d_wave_map`` with zero tilt and
+    no oversampling, then trimmed as ``get_soss_wavemaps``).
+
+    With zero tilt every row is the same: the wavelength of each column is the trace's, found by iterating the
+    column → wavelength → column round trip ``maxiter`` times (stopping when within 0.01 pixel everywhere),
+    NaN beyond the trace's ends.
+
+    Parameters
+    ----------
+    spectrace_ : ndarray (3, n)
+        The trace x, y [pixel] and wavelength [micron] of :func:`spectrace`.
+    dimx, dimy : int
+        PASTASOSS ``soss_xdim`` and ``soss_ydim``.
+    ymin : int
+        PASTASOSS ``subarray_ymin`` (first row of the subarray in the map).
+    nrows : int
+        Rows of the subarray (96, or ``dimx − ymin``).
+
+    Returns
+    -------
+    ndarray (nrows, dimx) [micron]
+    """
+    x_dms, wave = spectrace_[0], spectrace_[2]
+    x = np.arange(dimx, dtype=np.float64)
+    delta = 0.0
+    for _ in range(maxiter):
+        guess = np.interp(x - delta, x_dms[::-1], wave[::-1])
+        x_new = np.interp(guess, wave, x_dms) + 0.0
+        delta = delta + (x_new - x)
+        if np.all(np.abs(x_new - x) < 1e-2):
+            break
+    row = np.interp(x - delta, x_dms[::-1], wave[::-1], left=np.nan, right=np.nan)
+    full = np.full((dimx, dimx), np.nan)
+    full[-dimy:] = row
+    full[:ymin, :] = full[ymin]
+    return full[ymin : ymin + nrows].copy()

@@ -1,11 +1,14 @@
-"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``pixel_replace`` (optional), ``extract_1d`` (box path,
-``soss_atoca=False``), ``photom`` of the spectra and the per-order ``white_light``, into
-``<product>_x1dints.fits`` and ``<product>_whtlt.ecsv`` (and tso3x's per-order ``<product>_speclc.ecsv`` and
-zarr integration store, every per-order name suffixed ``_order_<N>``).
+"""NIRISS SOSS (NIS_SOSS): jwst 3.0.0's ``pixel_replace`` (optional), ``extract_1d`` (ATOCA or box path),
+``photom`` of the spectra and the per-order ``white_light``, into ``<product>_x1dints.fits`` and
+``<product>_whtlt.ecsv`` (and tso3x's per-order ``<product>_speclc.ecsv`` and zarr integration store, every
+per-order name suffixed ``_order_<N>``).
 
 As jwst: a FILTER other than CLEAR or a SUBARRAY other than SUBSTRIP256/SUBSTRIP96 skips the extraction
 with jwst's messages (the crfints are still written). ATOCA (``soss_atoca=True``, jwst's default, or
-``soss_bad_pix="model"``) is not implemented yet: the crfints are written and a warning says so.
+``soss_bad_pix="model"``) needs a ``soss_estimate``, or ``soss_wave_grid_in`` with ``soss_tikfac``: without
+them jwst first estimates the flux from order 1, which tso3x does not do yet (the crfints are written and
+a warning says so). ``soss_wave_grid_out`` is written as jwst writes it; ``soss_modelname`` (the trace
+models and box weights) is not written yet (a warning says so).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import os
 from pathlib import Path
 
+import dask
 import xarray as xr
 
 from .. import product_names
@@ -27,11 +31,14 @@ from ..io.asn import Association
 from ..io.calints import segment_metas
 from ..io.soss_refs import (
     read_pastasoss,
+    read_soss_estimate,
     read_soss_photom,
     read_speckernel,
     read_specprofile,
+    read_wave_grid,
     read_wavelengthrange,
     wavelength_range,
+    write_wave_grid,
 )
 from ..io.speclc import write_speclc
 from ..io.whtlt import write_whtlt
@@ -43,10 +50,7 @@ from .spectroscopy import merge_orders, place, spectral_order, store_part
 
 log = logging.getLogger(__name__)
 
-ATOCA_WARNING = (
-    "NIS_SOSS ATOCA extraction is not implemented yet: no x1dints or whtlt product is written "
-    "(--soss-atoca false gives box extraction)"
-)
+MODELNAME_WARNING = "soss_modelname ignored: the ATOCA trace models and box weights are not written yet"
 SUPERSTRIPES = ("SUB17STRIPE_SOSS", "SUB60STRIPE_SOSS", "SUB204STRIPE_SOSS", "SUB680STRIPE_SOSS")
 SUBARRAYS = ("SUBSTRIP256", "SUBSTRIP96")
 #: Reference files of the box path: (reftype, whether "N/A" is accepted).
@@ -111,6 +115,8 @@ class Soss:
         self.range = config.white_light.range()
         self.spec_bins = config.outputs.spec_bins
         self.replace = config.pixel_replace if config.pixel_replace.pixel_replace else None
+        if self.atoca and self.params.soss_modelname is not None:
+            log.warning(MODELNAME_WARNING)
         if self.extracting:
             self._check(exposures, config)
             if self.replace is not None:
@@ -135,7 +141,7 @@ class Soss:
 
     @property
     def extracting(self) -> bool:
-        return self.skip is None and not self.atoca
+        return self.skip is None
 
     @property
     def measures_in_one_pass(self) -> bool:
@@ -153,8 +159,23 @@ class Soss:
                 )
         shape = (exposures[0].sizes["y"], exposures[0].sizes["x"])
         pastasoss = read_pastasoss(refs.path("pastasoss"))
-        read_specprofile(refs.path("specprofile"), shape, str(exposures[0].attrs.get("SUBARRAY", "")))
-        read_speckernel(refs.path("speckernel"))
+        specprofile = read_specprofile(refs.path("specprofile"), shape, str(exposures[0].attrs.get("SUBARRAY", "")))
+        speckernel = read_speckernel(refs.path("speckernel"))
+        atoca = None
+        if self.atoca:
+            p = self.params
+            atoca = {
+                "specprofile": specprofile,
+                "speckernel": speckernel,
+                "grid": None if p.soss_wave_grid_in is None else read_wave_grid(p.soss_wave_grid_in),
+                "tikfac": p.soss_tikfac,
+                "threshold": p.soss_threshold,
+                "bad_pix": p.soss_bad_pix,
+                "estimate": None if p.soss_estimate is None else read_soss_estimate(p.soss_estimate),
+                "n_os": p.soss_n_os,
+                "rtol": p.soss_rtol,
+                "max_grid_size": p.soss_max_grid_size,
+            }
         self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
         for ds in exposures:
             self.setups[tuple(segment_files(ds))] = soss_extract.setups_for(
@@ -165,6 +186,7 @@ class Soss:
                 order_3=self.params.soss_order_3,
                 background=bool(config.extract_1d.subtract_background),
                 apply_time_correction=config.photom.apply_time_correction,
+                atoca=atoca,
             )
         wl = config.white_light
         if refs.path("wavelengthrange") is not None:
@@ -192,21 +214,33 @@ class Soss:
         return pixel_replace(cube, self.replace)
 
     def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
-        """The lazy spectra Datasets of every exposure, one per order."""
-        return [sp for ds in cubes for sp in soss_extract.soss_extract(ds, self.setups[tuple(segment_files(ds))])]
+        """The lazy spectra Datasets of every exposure, one per order (the segments' ATOCA models computed
+        first when the Tikhonov factor is searched, as the x1dints header records the first one's)."""
+        setups = [self.setups[tuple(segment_files(ds))] for ds in cubes]
+        models = [soss_extract.segment_models(ds, s) for ds, s in zip(cubes, setups, strict=True)]
+        self.tikfac = self.params.soss_tikfac
+        self.grids = [s.atoca.grid for ss in setups for s in ss] if self.atoca else []
+        if self.atoca and (self.tikfac is None or any(g is None for g in self.grids)):
+            computed = dask.compute(*[m for ms in models for m in ms])
+            self.tikfac, self.grids = float(computed[0].tikfac), [m.grid for m in computed]
+            flat, models = _shared(computed), []
+            for s in setups:
+                models.append(flat[: len(s)])
+                flat = flat[len(s) :]
+        return [
+            sp for ds, s, m in zip(cubes, setups, models, strict=True) for sp in soss_extract.soss_extract(ds, s, m)
+        ]
 
     def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
         if not self.extracting:
-            if self.skip is not None:
-                for message in self.skip:
-                    log.error(message)
-                log.warning("extract_1d step could not be completed for any integrations")
-                log.warning("x1dints products will not be created.")
-            else:
-                log.warning(ATOCA_WARNING)
+            for message in self.skip:
+                log.error(message)
+            log.warning("extract_1d step could not be completed for any integrations")
+            log.warning("x1dints products will not be created.")
             compute_alongside([], target.alongside, label="outlier_detection")
             return []
         spectra = self.spectra(cubes)
+        self._write_wave_grid()
         asn, tmp_dir = target.asn, target.tmp_dir
         names_ = self.product_names(asn)
         x1d_target, datasums = x1dints.allocate(
@@ -246,6 +280,14 @@ class Soss:
         parts = [merge_orders([store_part(sp, *self.range) for sp in group], orders) for group in groups]
         return binned, *target.store.plan(parts, binned)
 
+    def _write_wave_grid(self) -> None:
+        """``soss_wave_grid_out``: the ATOCA grid of the last segment (jwst writes each segment's in turn)."""
+        path = self.params.soss_wave_grid_out
+        if path is None or not self.atoca:
+            return
+        log.info("Saving soss_wave_grid to %s", path)
+        write_wave_grid(path, self.grids[-1])
+
     def result_meta(self) -> dict:
         """The metadata jwst's extract_1d and photom results carry (blended into the x1dints)."""
         refs, p = self.config.references, self.params
@@ -258,13 +300,25 @@ class Soss:
             {
                 "meta.soss_extract1d.width": p.soss_width,
                 "meta.soss_extract1d.apply_decontamination": p.soss_atoca,
-                "meta.soss_extract1d.tikhonov_factor": p.soss_tikfac,
+                "meta.soss_extract1d.tikhonov_factor": getattr(self, "tikfac", p.soss_tikfac),
                 "meta.soss_extract1d.oversampling": p.soss_n_os,
                 "meta.soss_extract1d.threshold": p.soss_threshold,
                 "meta.soss_extract1d.bad_pix": p.soss_bad_pix,
             }
         )
         return out
+
+
+def _shared(models) -> list:
+    """Computed segment models for the extraction tasks: scattered to the cluster when there is one
+    (futures), else the models themselves."""
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        return list(models)
+    return [client.scatter(m) for m in models]
 
 
 def attrs_filter(ds: xr.Dataset) -> str:

@@ -1,20 +1,26 @@
-"""jwst 3.0.0 ``extract_1d`` of NIS_SOSS exposures, box path (``soss_atoca=False``), then ``photom``.
+"""jwst 3.0.0 ``extract_1d`` of NIS_SOSS exposures (ATOCA decontamination or the box path), then ``photom``.
 
-jwst runs the extraction once per segment, so a segment's fixed quantities (the pixels masked in every
-integration, the per-pixel temporal medians of SCI and ERR) come from that segment alone: they are a
-reduction over the segment's integrations, computed in spatial tiles. Each chunk of integrations is then
-imputed (a running median in time, which needs up to 4 integrations on either side), box-extracted per
-order and converted by photom in one task.
+jwst runs the extraction once per segment, so a segment's fixed quantities come from that segment alone:
+the pixels masked in every integration and the per-pixel temporal medians of SCI and ERR are a reduction over
+the segment's integrations in spatial tiles; with ATOCA, the sum of the imputed integrations (for jwst's
+typical integration: their mean plus seed-42 noise) is folded chunk after chunk. One task per segment then
+builds the ATOCA model (:func:`segment_model`: the joint fit of orders 1 and 2 on the wavelength grid, its
+Tikhonov factor, the inverse of its normal matrix, and on SUBSTRIP256 the separate fits of order 2's blue end
+and order 3). Each chunk of integrations is imputed (a running median in time, which needs up to 4
+integrations on either side), modelled, decontaminated, box-extracted per order and converted by photom in
+one task.
 
 The result is one spectra Dataset per order, laid out as :func:`tso3x.steps.extract.extract_1d`'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
 
+import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
@@ -22,12 +28,14 @@ import xarray as xr
 from .. import dqflags, names
 from ..dataset import segment_slices
 from ..io.calints import SegmentMeta, segment_metas
-from ..io.soss_refs import PastasossRef, SossPhotomRef
-from ..kernels import soss_box, soss_photom, soss_trace
+from ..io.soss_refs import PastasossRef, SossPhotomRef, SpecKernelRef, SpecProfileRef
+from ..kernels import atoca_estimate, atoca_grid, atoca_kernel, soss_atoca, soss_box, soss_photom, soss_trace
 
 log = logging.getLogger(__name__)
 
 COMPUTED = names.SPEC_COLUMNS[1:]
+#: jwst's default ``order2_separation_cutoff`` [micron] (PASTASOSS files without one).
+ORDER2_SEPARATION_CUTOFF = (0.77, 0.95)
 #: The quantities a chunk task returns per order, in order.
 QUANTITIES = ("FLUX", "FLUX_ERROR", "NPIXELS", "BACKGROUND")
 #: Columns photom multiplies by the conversion (the others it touches are 0).
@@ -49,12 +57,38 @@ class OrderSetup:
 
 
 @dataclass(frozen=True)
+class AtocaSetup:
+    """What a segment's ATOCA model needs besides the data: per extracted order its wavelength map, spatial
+    profile, throughput and line spread, and the ``soss_*`` parameters."""
+
+    wave_maps: tuple  #: (ny, nx) [micron], NaN off the order
+    profiles: tuple  #: (ny, nx) SPECPROFILE
+    throughputs: tuple  #: soss_atoca.Throughput
+    line_spreads: tuple  #: atoca_kernel.LineSpread
+    grid: np.ndarray | None  #: soss_wave_grid_in or the adaptive grid [micron] (None: made from the data)
+    tikfac: float | None  #: soss_tikfac (None: searched)
+    threshold: float
+    bad_pix: str  #: soss_bad_pix
+    estimate: tuple | None = None  #: soss_estimate (wavelength [micron], flux)
+    wave_traces: tuple = ()  #: per order: trace wavelength of each column [micron]
+    singles: tuple = ()  #: (order index, cutoff [micron] or None) fitted separately (SUBSTRIP256: 2 blue, 3)
+    grid_params: tuple = (0.77, 1e-4, 20000, 2)  #: blue cutoff [micron], soss_rtol, max_grid_size, n_os
+
+    @property
+    def needs_typical(self) -> bool:
+        """Whether the segment model needs the typical integration (a Tikhonov factor to search, or the flux
+        estimate to make from order 1)."""
+        return self.tikfac is None or bool(self.singles) or self.grid is None
+
+
+@dataclass(frozen=True)
 class SossSetup:
     """The extraction set-up of one segment (from its headers and the reference files)."""
 
     segment: int
     orders: tuple[OrderSetup, ...]
     background: bool
+    atoca: AtocaSetup | None = None
 
 
 def requested_orders(subarray: str, order_3: bool, available: list[int]) -> list[int]:
@@ -71,13 +105,14 @@ def requested_orders(subarray: str, order_3: bool, available: list[int]) -> list
     return kept
 
 
-def order_traces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: list[int]) -> dict[int, tuple]:
-    """(x, y, wavelength) on columns 0 … cutoff − 1 of each order at ``pwcpos``."""
+def spectraces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: list[int]) -> dict[int, np.ndarray]:
+    """(3, n) trace x, y [pixel], wavelength [micron] on the PASTASOSS wavelength grid of each order at
+    ``pwcpos``."""
     grid = pastasoss.grid()
     out = {}
     for order in orders:
         o = pastasoss.orders[order]
-        trace = soss_trace.spectrace(
+        out[order] = soss_trace.spectrace(
             o.trace,
             o.pivot,
             pwcpos,
@@ -87,8 +122,13 @@ def order_traces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: 
             grid,
             subarray == "SUBSTRIP96",
         )
-        out[order] = soss_trace.column_trace(trace, o.cutoff)
     return out
+
+
+def order_traces(pastasoss: PastasossRef, pwcpos: float, subarray: str, orders: list[int]) -> dict[int, tuple]:
+    """(x, y, wavelength) on columns 0 … cutoff − 1 of each order at ``pwcpos``."""
+    traces = spectraces(pastasoss, pwcpos, subarray, orders)
+    return {order: soss_trace.column_trace(t, pastasoss.orders[order].cutoff) for order, t in traces.items()}
 
 
 def segment_setup(
@@ -101,16 +141,18 @@ def segment_setup(
     order_3: bool,
     background: bool,
     apply_time_correction: bool = True,
+    atoca: dict | None = None,
 ) -> SossSetup:
     """A segment's set-up: traces at its PWCPOS, box weights of ``width`` rows (SUBSTRIP96 order 2: 1
     everywhere, as jwst), and photom's conversion (PHOTOM row by FILTER, PUPIL and order; time correction at
-    EXPMID)."""
+    EXPMID). ``atoca``: the keywords of :func:`atoca_setup` but the traces (None: box extraction)."""
     header = meta.primary_header
     subarray = str(header.get("SUBARRAY", "")).upper()
     pwcpos = float(header["PWCPOS"])
     pastasoss.check_pwcpos(pwcpos, meta.path)
     orders = requested_orders(subarray, order_3, list(pastasoss.orders))
-    traces = order_traces(pastasoss, pwcpos, subarray, orders)
+    raw_traces = spectraces(pastasoss, pwcpos, subarray, orders)
+    traces = {o: soss_trace.column_trace(t, pastasoss.orders[o].cutoff) for o, t in raw_traces.items()}
     conversions = _conversions(photom, header, traces, apply_time_correction)
     setups = []
     for order in orders:
@@ -120,7 +162,85 @@ def segment_setup(
             weights = np.ones(shape)
         conv, wave = conversions.get(order, (None, wave))
         setups.append(OrderSetup(order, wave, weights, conv))
-    return SossSetup(int(header.get("EXSEGNUM") or 1), tuple(setups), background)
+    model = None
+    if atoca is not None:
+        model = atoca_setup(pastasoss, raw_traces, traces, subarray, shape, **atoca)
+    return SossSetup(int(header.get("EXSEGNUM") or 1), tuple(setups), background, model)
+
+
+def atoca_setup(
+    pastasoss: PastasossRef,
+    raw_traces: dict,
+    traces: dict,
+    subarray: str,
+    shape: tuple[int, int],
+    *,
+    specprofile: SpecProfileRef,
+    speckernel: SpecKernelRef,
+    grid: np.ndarray | None,
+    tikfac: float | None,
+    threshold: float,
+    bad_pix: str,
+    estimate: tuple | None = None,
+    n_os: int = 2,
+    rtol: float = 1e-4,
+    max_grid_size: int = 20000,
+) -> AtocaSetup:
+    """Per extracted order: wavelength map, profile (trimmed as jwst ``get_ref_file_args`` when one is larger
+    than the other), throughput spline and line spread along the trace; the adaptive wavelength grid from
+    the flux ``estimate`` when no ``grid`` is given."""
+    m = pastasoss.wavemap
+    ymin, dimx, dimy = int(m["subarray_ymin"]), int(m["soss_xdim"]), int(m["soss_ydim"])
+    nrows = 96 if subarray == "SUBSTRIP96" else dimx - ymin
+    n_pix = 2 * speckernel.halfwidth + 1
+    maps, profiles, thrus, spreads = [], [], [], []
+    for order, raw in raw_traces.items():
+        wave_map = soss_trace.wave_map(raw, dimx, dimy, ymin, nrows)
+        index = list(pastasoss.orders).index(order)
+        profile = _trim_to(specprofile.profiles[index], wave_map)
+        wave_map = _trim_to(wave_map, profile)
+        wave_c = np.zeros(wave_map.shape[1])
+        x, _, wave = traces[order]
+        wave_c[x] = wave
+        wave_c[~np.isfinite(wave_c)] = 0.0
+        thru = pastasoss.orders[order].throughput
+        maps.append(wave_map)
+        profiles.append(profile)
+        thrus.append(soss_atoca.Throughput.from_table(*thru))
+        spreads.append(atoca_kernel.line_spread(speckernel.wavelengths, speckernel.kernels, wave_c, n_pix))
+    cutoffs = pastasoss.order2_separation_cutoff or ORDER2_SEPARATION_CUTOFF
+    grid_params = (cutoffs[0], rtol, max_grid_size, n_os)
+    if grid is None and estimate is not None:
+        spline = soss_atoca.estimate_spline(*estimate)
+        grid = atoca_grid.decontamination_grid(traces[1][2], traces[2][2], spline, *grid_params)
+        log.info("wave_grid covering from %s to %s with %d points", grid.min(), grid.max(), grid.size)
+    orders = list(raw_traces)
+    singles = ()
+    if subarray != "SUBSTRIP96":
+        singles = tuple((k, cutoffs[1] if order == 2 else None) for k, order in enumerate(orders) if order != 1)
+    return AtocaSetup(
+        tuple(maps),
+        tuple(profiles),
+        tuple(thrus),
+        tuple(spreads),
+        grid,
+        tikfac,
+        threshold,
+        bad_pix,
+        estimate,
+        tuple(traces[o][2] for o in orders),
+        singles,
+        grid_params,
+    )
+
+
+def _trim_to(image: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """``image`` with the (equal) padding beyond ``other``'s shape removed on each axis."""
+    for axis in (0, 1):
+        pad = (image.shape[axis] - other.shape[axis]) // 2
+        if pad > 0:
+            image = image[pad:-pad, :] if axis == 0 else image[:, pad:-pad]
+    return image
 
 
 def _conversions(photom: SossPhotomRef | None, header, traces: dict, apply_time_correction: bool) -> dict:
@@ -145,12 +265,14 @@ def _conversions(photom: SossPhotomRef | None, header, traces: dict, apply_time_
 
 def _statistics_tile(sci, err, dq):
     meddata, mederr, masked = soss_box.segment_statistics(sci, err, dq, dqflags.DO_NOT_USE, dqflags.REFERENCE_PIXEL)
-    return np.stack([meddata, mederr, masked.astype(meddata.dtype)])
+    codes = soss_box.pixel_codes(dq, dqflags.DO_NOT_USE, dqflags.REFERENCE_PIXEL)
+    return np.stack([meddata, mederr, masked.astype(meddata.dtype), codes.astype(meddata.dtype)])
 
 
 def segment_statistics(seg: xr.Dataset) -> da.Array:
-    """(3, ny, nx) lazy: temporal median SCI, median ERR (inf where unusable) and the always-masked pixels
-    (1.0) of a segment, reduced in row tiles of about a chunk's size."""
+    """(4, ny, nx) lazy: temporal median SCI, median ERR (inf where unusable), the always-masked pixels
+    (1.0) and :func:`~tso3x.kernels.soss_box.pixel_codes` of a segment, reduced in row tiles of about a
+    chunk's size."""
     arrays = [seg[v].data for v in (names.SCI, names.ERR, names.DQ)]
     n, ny = arrays[0].shape[:2]
     rows = max(1, arrays[0].chunks[0][0] * ny // n)
@@ -160,7 +282,7 @@ def segment_statistics(seg: xr.Dataset) -> da.Array:
         _statistics_tile,
         *tiles,
         dtype=dtype,
-        chunks=((3,), tiles[0].chunks[1], tiles[0].chunks[2]),
+        chunks=((4,), tiles[0].chunks[1], tiles[0].chunks[2]),
         meta=np.empty((0, 0, 0), dtype),
     )
 
@@ -192,37 +314,166 @@ def extract_chunk(*blocks, n_pieces, first, start, nints, setup: SossSetup) -> n
     return out
 
 
-def _extract_segment(seg: xr.Dataset, setup: SossSetup) -> da.Array:
-    """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations."""
+def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup: SossSetup) -> soss_atoca.JointModel:
+    """A segment's fixed ATOCA model from its statistics (:func:`segment_statistics`) and the sum of its
+    imputed integrations (:func:`imputed_total`, for the Tikhonov search), as jwst's first pass over the
+    typical integration builds it: the fit masks the always-masked pixels and those whose median error is not
+    positive, and weighs every pixel by the median error."""
+    a = setup.atoca
+    mederr, masked = stats[1], stats[2] > 0
+    scimask = masked | ~(mederr > 0)
+    refmask = soss_box.reference_mask(stats[3].astype(np.uint8), mederr)
+    box_masks = [~(o.weights > 0) | refmask for o in setup.orders]
+    typical, estimate = None, None
+    if a.needs_typical:
+        typical = soss_atoca.typical_integration(total, nints, mederr)
+        if setup.background:
+            typical = typical - soss_box.column_background(typical, scimask | soss_box.background_mask(typical))
+    profiles, grid = list(a.profiles), a.grid
+    if a.estimate is not None:
+        estimate = soss_atoca.estimate_spline(*a.estimate)
+    elif a.tikfac is None or grid is None:
+        log.info("Estimating the target flux based on order 1 low-contamination pixels.")
+        estimate = atoca_estimate.first_order_estimate(
+            a.wave_maps[0], profiles[0], a.throughputs[0], box_masks[0], profiles[1], scimask, typical, mederr
+        )
+        profiles[0] = atoca_estimate.clean_profile(a.wave_maps[0], profiles[0])[0]
+    if grid is None:
+        grid = atoca_grid.decontamination_grid(a.wave_traces[0], a.wave_traces[1], estimate, *a.grid_params)
+        log.info("wave_grid covering from %s to %s with %d points", grid.min(), grid.max(), grid.size)
+    return soss_atoca.joint_model(
+        list(a.wave_maps),
+        profiles,
+        list(a.throughputs),
+        list(a.line_spreads),
+        grid,
+        box_masks,
+        scimask,
+        mederr,
+        a.tikfac,
+        a.threshold,
+        typical,
+        estimate,
+        list(a.wave_traces),
+        a.singles,
+    )
+
+
+def imputed_total(total, *blocks, n_pieces, first, start, stop, nints, stats) -> np.ndarray:
+    """``total`` (None: nothing yet) plus the imputed SCI of integrations ``start`` … ``stop − 1`` (``blocks``:
+    the SCI blocks of integrations ``first`` … covering their running-median windows)."""
+    sci = np.concatenate(blocks) if n_pieces > 1 else blocks[0]
+    data = soss_box.impute(sci, stats[0], first, start, stop, nints)
+    return soss_atoca.accumulate(total, data)
+
+
+def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup, model, bad_pix: str) -> np.ndarray:
+    """ATOCA-decontaminated box extraction of integrations ``start`` … of a segment → (n, norders, 4, nx)
+    float64 (:data:`QUANTITIES`, photom applied); ``blocks`` as :func:`extract_chunk`'s, ``model`` the
+    segment's :func:`segment_model`, ``bad_pix`` its ``soss_bad_pix``."""
+    sci = np.concatenate(blocks[:n_pieces]) if n_pieces > 1 else blocks[0]
+    err, stats = blocks[n_pieces], blocks[n_pieces + 1]
+    meddata, mederr, masked = stats[0], stats[1], stats[2] > 0
+    stop = start + err.shape[0]
+    raw = sci[start - first : stop - first]
+    data = soss_box.impute(sci, meddata, first, start, stop, nints)
+    errors = np.stack([soss_box.error_with_imputed(raw[i], err[i], mederr) for i in range(err.shape[0])])
+    masks = masked[None] | ~(errors > 0)
+    cols = np.zeros((err.shape[0], sci.shape[2]))
+    if setup.background:
+        for i in range(err.shape[0]):
+            cols[i] = soss_box.column_background(data[i], masks[i] | soss_box.background_mask(data[i]))
+        data = data - cols[:, None, :]
+    models = model.trace_models(data, errors, masks)
+    out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), sci.shape[2]))
+    for k, o in enumerate(setup.orders):
+        decont = soss_atoca.decontaminate(data, models, k)
+        d, e, m = decont, errors, masks
+        if bad_pix == "model" and k < len(models):
+            d, e, m = soss_atoca.replace_bad_pixels(decont, errors, masks, models[k], o.weights)
+        flux, flux_err, npix = soss_box.box_sums(d, e, m, o.weights)
+        out[:, k] = np.stack([flux, flux_err, npix, cols], axis=1)
+        if o.conversion is not None:
+            for q in CONVERTED:
+                out[:, k, QUANTITIES.index(q), : o.length] *= o.conversion
+    return out
+
+
+def _windows(n: int, chunks: tuple):
+    """(start, stop, first, last) of each chunk of integrations: the chunk and the integrations
+    ``first`` … ``last − 1`` its running medians need."""
+    size = min(n, soss_box.NINTERP)
+    left, right = size // 2, size - 1 - size // 2
+    start = 0
+    for count in chunks:
+        stop = start + count
+        yield start, stop, max(0, start - left), min(n, stop + right)
+        start = stop
+
+
+def _imputed_total(sci: da.Array, chunks: tuple, stats: da.Array):
+    """Delayed sum of a segment's imputed integrations, folded chunk after chunk in integration order."""
+    n = sci.shape[0]
+    total = None
+    for start, stop, first, last in _windows(n, chunks):
+        values = sci[first:last]
+        pieces = [values.blocks[i] for i in range(values.numblocks[0])]
+        total = dask.delayed(imputed_total, pure=True)(
+            total, *pieces, n_pieces=len(pieces), first=first, start=start, stop=stop, nints=n, stats=stats
+        )
+    return total
+
+
+def lazy_model(seg: xr.Dataset, setup: SossSetup):
+    """The delayed :func:`segment_model` of one segment (None without ATOCA): one task after the segment's
+    reductions (statistics, and the imputed sum when the Tikhonov factor is searched)."""
+    if setup.atoca is None:
+        return None
+    sci = seg[names.SCI].data
+    stats = segment_statistics(seg).rechunk(-1)
+    total = _imputed_total(sci, seg[names.ERR].data.chunks[0], stats) if setup.atoca.needs_typical else None
+    return dask.delayed(segment_model, pure=True)(stats, total, sci.shape[0], setup)
+
+
+def segment_models(ds: xr.Dataset, setups: list[SossSetup]) -> list:
+    """:func:`lazy_model` of every segment of an exposure."""
+    return [lazy_model(ds.isel({names.INTEGRATION: sl}), s) for s, sl in zip(setups, segment_slices(ds), strict=True)]
+
+
+def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None) -> da.Array:
+    """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations (after the segment's
+    ATOCA ``model``, delayed or persisted, when there is one; made here if not given)."""
     sci, err = seg[names.SCI].data, seg[names.ERR].data
     n, _, nx = sci.shape
     stats = segment_statistics(seg).rechunk(-1)
-    size = min(n, soss_box.NINTERP)
-    left, right = size // 2, size - 1 - size // 2
-    parts, start = [], 0
-    for block, count in enumerate(err.chunks[0]):
-        stop = start + count
-        first = max(0, start - left)
-        values = sci[first : min(n, stop + right)]
+    if model is None and setup.atoca is not None:
+        model = lazy_model(seg, setup)
+    parts = []
+    for block, (start, stop, first, last) in enumerate(_windows(n, err.chunks[0])):
+        values = sci[first:last]
         pieces = [values.blocks[i] for i in range(values.numblocks[0])]
+        kwargs = {"n_pieces": len(pieces), "first": first, "start": start, "nints": n, "setup": setup}
+        if model is not None:
+            # the chunk tasks need the box weights and photom, not the ATOCA reference arrays
+            kwargs["setup"] = dataclasses.replace(setup, atoca=None)
+            task = dask.delayed(extract_chunk_atoca, pure=True)(
+                *pieces, err.blocks[block], stats, model=model, bad_pix=setup.atoca.bad_pix, **kwargs
+            )
+            parts.append(da.from_delayed(task, (stop - start, len(setup.orders), len(QUANTITIES), nx), np.float64))
+            continue
         parts.append(
             da.map_blocks(
                 extract_chunk,
                 *pieces,
                 err.blocks[block],
                 stats,
-                n_pieces=len(pieces),
-                first=first,
-                start=start,
-                nints=n,
-                setup=setup,
+                **kwargs,
                 dtype=np.float64,
-                chunks=((count,), (len(setup.orders),), (len(QUANTITIES),), (nx,)),
+                chunks=((stop - start,), (len(setup.orders),), (len(QUANTITIES),), (nx,)),
                 new_axis=3,
                 meta=np.empty((0, 0, 0, 0), np.float64),
             )
         )
-        start = stop
     return da.concatenate(parts, axis=0)
 
 
@@ -241,7 +492,7 @@ def column_units(photom: bool) -> dict[str, str | None]:
     return units
 
 
-def soss_extract(ds: xr.Dataset, setups: list[SossSetup]) -> list[xr.Dataset]:
+def soss_extract(ds: xr.Dataset, setups: list[SossSetup], models: list | None = None) -> list[xr.Dataset]:
     """Box-extract every integration of a NIS_SOSS exposure, one spectra Dataset per order.
 
     Parameters
@@ -250,6 +501,8 @@ def soss_extract(ds: xr.Dataset, setups: list[SossSetup]) -> list[xr.Dataset]:
         An exposure (segments concatenated), outlier-flagged or not.
     setups : list of SossSetup
         One per segment (:func:`segment_setup`).
+    models : list, optional
+        The ATOCA models of the segments (:func:`segment_models`, e.g. persisted); made here if not given.
 
     Returns
     -------
@@ -260,7 +513,11 @@ def soss_extract(ds: xr.Dataset, setups: list[SossSetup]) -> list[xr.Dataset]:
         ``spectra`` (per segment: SPORDER, SEGMENT, N_ALONGDISP) and the exposure's attrs.
     """
     slices = segment_slices(ds)
-    blocks = [_extract_segment(ds.isel({names.INTEGRATION: sl}), s) for s, sl in zip(setups, slices, strict=True)]
+    models = models or [None] * len(setups)
+    blocks = [
+        _extract_segment(ds.isel({names.INTEGRATION: sl}), s, m)
+        for s, sl, m in zip(setups, slices, models, strict=True)
+    ]
     data = da.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
     out = []
     for k, first in enumerate(setups[0].orders):
