@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+from astropy.io import fits
 from soss_refs import (
     PWCPOS_CMD,
     cube,
@@ -340,9 +341,10 @@ def test_run_box_segments(refs, tmp_path):
 
 
 def test_spec_bins_and_zarr_without_spectra_say_so(refs, tmp_path, caplog):
-    """No spectra extracted (ATOCA, not implemented yet): spec_bins and zarr each say they are ignored, and no
-    zarr store is written or returned (per-order products: tests/test_soss_orders.py)."""
+    """No spectra extracted (F277W: jwst skips the extraction): spec_bins and zarr each say they are ignored, and
+    no zarr store is written or returned (per-order products: tests/test_soss_orders.py)."""
     seg = _write_cube(tmp_path / "jw01234001001_04101_00001_nis_calints.fits", 96, 3)
+    fits.setval(seg, "FILTER", value="F277W")
     store = tmp_path / "store" / "run.zarr"
     with caplog.at_level(logging.WARNING):
         out = tso3x.run(_asn(tmp_path, [seg]), tmp_path / "out", spec_bins=5, zarr=store)
