@@ -406,6 +406,15 @@ CASES: dict[str, Case] = {
         reference("wlr_text.asdf", "not asdf at all\n" * 50, "--override-wavelengthrange"),
         "WAVELENGTHRANGE file that is not readable ASDF",
     ),
+    "soss-estimate-not-a-spectrum": Case(
+        "soss",
+        lambda folder: (
+            ["--soss-atoca", "true"]
+            + soss_reference("--soss-estimate", "--override-speckernel", "estimate_kernel.fits")(folder)[0],
+            "estimate_kernel.fits",
+        ),
+        "a SPECKERNEL as the ATOCA soss_estimate (a spectrum with WAVELENGTH and FLUX)",
+    ),
     # output folder
     "output-is-a-file": Case("img", output_is_a_file, "products cannot go into a file"),
     "output-not-writable": Case("img", output_not_writable, "products cannot be written there"),
@@ -459,7 +468,7 @@ def prepare(case: Case, bases: dict, tmp_path: Path) -> tuple[Path, list[str], s
     if "--override-extract1d" not in args and case.base == "spec":
         args += ["--override-extract1d", str(next(folder.glob("jwst_*extract1d*.json")))]
     if case.base == "soss":
-        args += ["--soss-atoca", "false", "--override-area", "N/A"]
+        args += ([] if "--soss-atoca" in args else ["--soss-atoca", "false"]) + ["--override-area", "N/A"]
         for option, pattern in SOSS_REFERENCES.items():
             if option not in args:
                 args += [option, str(next(folder.glob(pattern)))]

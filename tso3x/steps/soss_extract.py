@@ -287,6 +287,17 @@ def segment_statistics(seg: xr.Dataset) -> da.Array:
     )
 
 
+def _chunk_inputs(blocks: tuple, n_pieces: int, first: int, start: int, nints: int) -> tuple:
+    """A chunk task's arrays: (raw SCI, imputed SCI, ERR, median ERR, always-masked pixels) of integrations
+    ``start`` … (``blocks`` as :func:`extract_chunk`'s)."""
+    sci = np.concatenate(blocks[:n_pieces]) if n_pieces > 1 else blocks[0]
+    err, stats = blocks[n_pieces], blocks[n_pieces + 1]
+    meddata, mederr, masked = stats[0], stats[1], stats[2] > 0
+    stop = start + err.shape[0]
+    raw = sci[start - first : stop - first]
+    return raw, soss_box.impute(sci, meddata, first, start, stop, nints), err, mederr, masked
+
+
 def extract_chunk(*blocks, n_pieces, first, start, nints, setup: SossSetup) -> np.ndarray:
     """Box-extract integrations ``start`` … of a segment (0-based in it) → (n, norders, 4, nx) float64
     (:data:`QUANTITIES`, photom applied).
@@ -294,14 +305,9 @@ def extract_chunk(*blocks, n_pieces, first, start, nints, setup: SossSetup) -> n
     ``blocks``: the ``n_pieces`` SCI blocks of integrations ``first`` … (the chunk and the running median's
     neighbours), the chunk's ERR, and the segment statistics (:func:`segment_statistics`).
     """
-    sci = np.concatenate(blocks[:n_pieces]) if n_pieces > 1 else blocks[0]
-    err, stats = blocks[n_pieces], blocks[n_pieces + 1]
-    meddata, mederr, masked = stats[0], stats[1], stats[2] > 0
-    stop = start + err.shape[0]
-    raw = sci[start - first : stop - first]
-    data = soss_box.impute(sci, meddata, first, start, stop, nints)
+    raw, data, err, mederr, masked = _chunk_inputs(blocks, n_pieces, first, start, nints)
     weights = [o.weights for o in setup.orders]
-    out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), sci.shape[2]))
+    out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), data.shape[2]))
     for i in range(err.shape[0]):
         error = soss_box.error_with_imputed(raw[i], err[i], mederr)
         sums, col = soss_box.extract_integration(data[i], error, masked, weights, setup.background)
@@ -371,21 +377,16 @@ def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup
     """ATOCA-decontaminated box extraction of integrations ``start`` … of a segment → (n, norders, 4, nx)
     float64 (:data:`QUANTITIES`, photom applied); ``blocks`` as :func:`extract_chunk`'s, ``model`` the
     segment's :func:`segment_model`, ``bad_pix`` its ``soss_bad_pix``."""
-    sci = np.concatenate(blocks[:n_pieces]) if n_pieces > 1 else blocks[0]
-    err, stats = blocks[n_pieces], blocks[n_pieces + 1]
-    meddata, mederr, masked = stats[0], stats[1], stats[2] > 0
-    stop = start + err.shape[0]
-    raw = sci[start - first : stop - first]
-    data = soss_box.impute(sci, meddata, first, start, stop, nints)
+    raw, data, err, mederr, masked = _chunk_inputs(blocks, n_pieces, first, start, nints)
     errors = np.stack([soss_box.error_with_imputed(raw[i], err[i], mederr) for i in range(err.shape[0])])
     masks = masked[None] | ~(errors > 0)
-    cols = np.zeros((err.shape[0], sci.shape[2]))
+    cols = np.zeros((err.shape[0], data.shape[2]))
     if setup.background:
         for i in range(err.shape[0]):
             cols[i] = soss_box.column_background(data[i], masks[i] | soss_box.background_mask(data[i]))
         data = data - cols[:, None, :]
     models = model.trace_models(data, errors, masks)
-    out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), sci.shape[2]))
+    out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), data.shape[2]))
     for k, o in enumerate(setup.orders):
         decont = soss_atoca.decontaminate(data, models, k)
         d, e, m = decont, errors, masks
