@@ -33,6 +33,23 @@ sys.path.insert(0, str(pathlib.Path(__file__).parent))
 os.environ.setdefault("TSO3X_KERNELS", "numba")
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--extended",
+        action="store_true",
+        help="also run the tests marked extended (more variants of what the default suite checks once)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--extended"):
+        return
+    skip = pytest.mark.skip(reason="extended variant: run with --extended")
+    for item in items:
+        if "extended" in item.keywords:
+            item.add_marker(skip)
+
+
 def _key(*parts) -> str:
     return json.dumps(parts, sort_keys=True, default=repr)
 

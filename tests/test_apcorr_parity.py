@@ -69,7 +69,7 @@ def test_matches_jwst(case, apcorr_case, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["mir_lrs", "nrs1-nrs2"])
+@pytest.mark.parametrize("case", ["mir_lrs", pytest.param("nrs1-nrs2", marks=pytest.mark.extended)])
 def test_correction_changes_flux_only(case, apcorr_case, tmp_path):
     """FLUX × c with c ≠ 1, variances × c², background, NPIXELS, DQ unchanged; clamping and c = 1 edges."""
     exp, apcorr, _, _ = apcorr_case(case)

@@ -160,7 +160,11 @@ def test_step_is_chunk_size_independent(mode, algorithm, simulated):
 
 # --- the pipeline against calwebb_tso3 ---------------------------------------------------------------------
 
-E2E = [("nrs_brightobj", "mingrad"), ("nrs_brightobj", "fit_profile"), ("mir_lrs", "fit_profile")]
+E2E = [
+    ("nrs_brightobj", "mingrad"),
+    pytest.param("nrs_brightobj", "fit_profile", marks=pytest.mark.extended),
+    ("mir_lrs", "fit_profile"),
+]
 
 
 @pytest.mark.slow

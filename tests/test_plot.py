@@ -46,8 +46,8 @@ def spectro_store(simulated, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def soss(simulated, tmp_path_factory):
-    """A NIS_SOSS run with ATOCA (jwst's default, not implemented yet): crfints only."""
-    exp = simulated("nis_soss", nints=12, nseg=2, seed=3, shape=(32, 128))
+    """A NIS_SOSS run whose extraction jwst skips (F277W): crfints only."""
+    exp = simulated("nis_soss", nints=12, nseg=2, seed=3, shape=(32, 128), filter="F277W")
     out = tmp_path_factory.mktemp("plot-soss")
     tso3x.run(exp.asn, out, override_gain=exp.gain)
     return out

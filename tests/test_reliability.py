@@ -269,9 +269,11 @@ def big_reference(big, tmp_path_factory):
 def test_sigint_leaves_only_complete_products_and_a_rerun_finishes(big, big_reference, tmp_path):
     out = tmp_path / "out"
     proc = start_and_wait_for_crfints(big, out)
+    status = Path(f"/proc/{proc.pid}/status").read_text()
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
+    sig = [line for line in status.splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+    assert proc.returncode == 130, (sig, err[-2000:])
     assert err.strip().splitlines()[-1].startswith("tso3x: error: interrupted")
     assert "Traceback" not in err
     assert not (out / TMP).exists() and not (out / LOCK_NAME).exists()

@@ -319,11 +319,12 @@ def test_jwst_photom_na_leaves_dn_per_s(s96, soss_runs):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["s96"])
+@pytest.mark.extended  # 2 minutes of jwst ATOCA; tests/test_soss_atoca.py runs jwst's ATOCA on the same scene
+@pytest.mark.parametrize("which", ["s96", "s256"])
 def test_jwst_atoca_with_estimate_models_the_scene(request, soss_runs, which):
     """ATOCA (every default but ``soss_estimate``): its trace models match the data to the noise (last segment).
 
-    SUBSTRIP96 only in the suite (SUBSTRIP256 passes too, at 1.5 minutes more: add ``"s256"`` to check it)."""
+    Extended tier: run with ``pytest --extended``."""
     exp = request.getfixturevalue(which)
     run = soss_runs(exp, f"atoca_{which}", soss_estimate=True, subtract_background=True, soss_modelname="model")
     orders = _x1d_orders(run.x1dints)

@@ -169,7 +169,7 @@ def test_substrip256_with_order_3_matches_jwst(s256, tmp_path):
     assert assert_same(ours, oracle) == [1, 2, 3, 1, 2, 3]
 
 
-@pytest.mark.parametrize("apply_time_correction", [True, False])
+@pytest.mark.parametrize("apply_time_correction", [True, pytest.param(False, marks=pytest.mark.extended)])
 def test_photom_rows_and_time_correction_match_jwst(s96, tmp_path, apply_time_correction):
     photom = _photom_rows(s96, tmp_path / "photom_rows.fits")
     pars = {"apply_time_correction": apply_time_correction}
