@@ -244,10 +244,21 @@ def test_file_size_limit_is_a_clean_failure(small, tmp_path):
 # --- interrupts and the lock ---------------------------------------------------------------------------------
 
 
+def interruptible() -> None:
+    """In the child, before exec: SIGINT deliverable and not ignored, as from a terminal (a test worker's
+    process may have inherited it ignored or blocked, and the run would then never see the interrupt)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_and_wait_for_crfints(exp, out) -> subprocess.Popen:
     """Start a run and return once a crfints is being written in the temporary folder."""
     proc = subprocess.Popen(
-        command(exp, out, "--chunk-mb", "0.5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command(exp, out, "--chunk-mb", "0.5"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while not list((out / TMP).glob("*_crfints.fits")):
