@@ -13,7 +13,6 @@ models and box weights) is not written yet (a warning says so).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -40,13 +39,11 @@ from ..io.soss_refs import (
     wavelength_range,
     write_wave_grid,
 )
-from ..io.speclc import write_speclc
-from ..io.whtlt import write_whtlt
 from ..spectral_bins import bin_spectra
 from ..steps import soss_extract
-from ..steps.white_light import assemble, lazy_sums
+from ..steps.white_light import lazy_sums
 from .base import ProductTarget
-from .spectroscopy import merge_orders, place, spectral_order, store_part
+from .spectroscopy import PlannedProducts, merge_orders, spectral_order, store_part, write_planned
 
 log = logging.getLogger(__name__)
 
@@ -249,19 +246,8 @@ class Soss:
         entries, sums = lazy_sums(spectra, *self.range, asn=asn)
         binned, store_write, store_finish = self._plan_per_order(spectra, len(cubes), target)
         lc_names = [] if binned is None else list(binned.data_vars)
-        lcs = [binned[v].data for v in lc_names]
-        label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
-        datasums, sums, lcs, _ = compute_alongside([datasums, sums, lcs, store_write], target.alongside, label=label)
-        if store_finish is not None:
-            store_finish()
-        curve = assemble(entries, list(sums), spectra[0].attrs)
-        written = [x1dints.seal(x1d_target, list(datasums))]
-        written.append(place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
-        if binned is not None:
-            binned = binned.copy(data=dict(zip(lc_names, lcs, strict=True)))
-            lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
-            written.append(place(lc_tmp, target.output_dir))
-        return written
+        planned = PlannedProducts(x1d_target, datasums, entries, sums, binned, lc_names, store_write, store_finish)
+        return write_planned(planned, spectra[0].attrs, names_, target)
 
     def _plan_per_order(self, spectra: list[xr.Dataset], n_exposures: int, target: ProductTarget):
         """The lazy per-order light curves (``--spec-bins``) and zarr store write of the spectra (one Dataset

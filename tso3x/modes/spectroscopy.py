@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import dask.array as da
@@ -128,20 +129,9 @@ class Spectroscopy:
         if target.store is not None:
             parts = [store_part(sp, *self.white_light.range()) for sp in spectra]
             store_write, store_finish = target.store.plan(parts, binned)
-        lcs = [] if binned is None else [binned[BINNED_FLUX].data, binned[BINNED_FLUX_ERROR].data]
-        # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
-        label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
-        datasums, sums, lcs, _ = compute_alongside([datasums, sums, lcs, store_write], target.alongside, label=label)
-        if store_finish is not None:
-            store_finish()
-        curve = assemble(entries, list(sums), spectra[0].attrs)
-        written = [x1dints.seal(x1d_target, list(datasums))]
-        written.append(place(write_whtlt(curve, tmp_dir / names_[1]), target.output_dir))
-        if binned is not None:
-            binned = binned.copy(data={BINNED_FLUX: lcs[0], BINNED_FLUX_ERROR: lcs[1]})
-            lc_tmp = write_speclc(binned, tmp_dir / names_[2], meta=json.loads(curve.attrs["meta"]))
-            written.append(place(lc_tmp, target.output_dir))
-        return written
+        lc_names = [] if binned is None else [BINNED_FLUX, BINNED_FLUX_ERROR]
+        planned = PlannedProducts(x1d_target, datasums, entries, sums, binned, lc_names, store_write, store_finish)
+        return write_planned(planned, spectra[0].attrs, names_, target)
 
 
 def extract_1d(
@@ -212,3 +202,38 @@ def merge_orders(parts: list[xr.Dataset], orders: list[int]) -> xr.Dataset:
     merged = xr.merge(renamed, join="exact", compat="override", combine_attrs="override")
     attrs = {k: v for k, v in parts[0].attrs.items() if k != "spectra"}
     return merged.drop_attrs(deep=False).assign_attrs({**attrs, names.ORDERS: [int(o) for o in orders]})
+
+
+@dataclass
+class PlannedProducts:
+    """The lazy products of a spectroscopic run, planned but not computed: the pre-allocated x1dints and its
+    row checksums, the white-light sums, the binned light curves (variables ``lc_names``) and the zarr write."""
+
+    x1d_target: object  #: io.tablefile.TableFileTarget
+    datasums: list
+    entries: list
+    sums: list
+    binned: xr.Dataset | None
+    lc_names: list[str]
+    store_write: object | None = None
+    store_finish: object | None = None
+
+
+def write_planned(planned: PlannedProducts, attrs: dict, file_names: list[str], target: ProductTarget) -> list[Path]:
+    """Compute the planned products in one submission (alongside the crfints still pending), then seal the
+    x1dints and write the whtlt (and speclc) into the output folder; returns the product paths."""
+    p = planned
+    lcs = [p.binned[v].data for v in p.lc_names]
+    # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
+    label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
+    datasums, sums, lcs, _ = compute_alongside([p.datasums, p.sums, lcs, p.store_write], target.alongside, label=label)
+    if p.store_finish is not None:
+        p.store_finish()
+    curve = assemble(p.entries, list(sums), attrs)
+    written = [x1dints.seal(p.x1d_target, list(datasums))]
+    written.append(place(write_whtlt(curve, target.tmp_dir / file_names[1]), target.output_dir))
+    if p.binned is not None:
+        binned = p.binned.copy(data=dict(zip(p.lc_names, lcs, strict=True)))
+        lc_tmp = write_speclc(binned, target.tmp_dir / file_names[2], meta=json.loads(curve.attrs["meta"]))
+        written.append(place(lc_tmp, target.output_dir))
+    return written
