@@ -415,6 +415,20 @@ CASES: dict[str, Case] = {
         ),
         "a SPECKERNEL as the ATOCA soss_estimate (a spectrum with WAVELENGTH and FLUX)",
     ),
+    "soss-estimate-text-file": Case(
+        "soss",
+        lambda folder: (
+            ["--soss-atoca", "true"]
+            + reference("estimate.fits", "WAVELENGTH FLUX\n1.0 2.0\n" * 20, "--soss-estimate")(folder)[0],
+            "estimate.fits: soss_estimate is not a spectrum (not a FITS file",
+        ),
+        "a text file as the ATOCA soss_estimate",
+    ),
+    "soss-n-os-1": Case(
+        "soss",
+        lambda folder: (["--soss-atoca", "true", "--soss-n-os", "1"], "soss_n_os must be at least 2"),
+        "soss_n_os=1 with a generated ATOCA grid (jwst 3.0.0 fails with an IndexError)",
+    ),
     # output folder
     "output-is-a-file": Case("img", output_is_a_file, "products cannot go into a file"),
     "output-not-writable": Case("img", output_not_writable, "products cannot be written there"),

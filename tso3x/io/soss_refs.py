@@ -365,6 +365,8 @@ def read_soss_estimate(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     from stdatamodels.jwst import datamodels
 
     path = Path(path)
+    if path.is_file() and not _is_fits(path):
+        raise Tso3xInputError(path, "soss_estimate is not a spectrum (not a FITS file; a SpecModel is FITS)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

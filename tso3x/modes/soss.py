@@ -48,6 +48,11 @@ from .spectroscopy import PlannedProducts, merge_orders, spectral_order, store_p
 log = logging.getLogger(__name__)
 
 MODELNAME_WARNING = "soss_modelname ignored: the ATOCA trace models and box weights are not written yet"
+#: jwst 3.0.0 fails on ``soss_n_os=1`` (an IndexError building the per-order trace models on the coarse grid).
+N_OS_REFUSED = (
+    "soss_n_os must be at least 2 when the ATOCA grid is generated "
+    "(jwst 3.0.0 fails with 1: too coarse for its per-order models)"
+)
 SUPERSTRIPES = ("SUB17STRIPE_SOSS", "SUB60STRIPE_SOSS", "SUB204STRIPE_SOSS", "SUB680STRIPE_SOSS")
 SUBARRAYS = ("SUBSTRIP256", "SUBSTRIP96")
 #: Reference files of the box path: (reftype, whether "N/A" is accepted).
@@ -108,6 +113,8 @@ class Soss:
             )
         self.skip = skip_messages(attrs)
         self.atoca = self.skip is None and self.params.generates_model
+        if self.atoca and self.params.soss_n_os < 2 and self.params.soss_wave_grid_in is None:
+            raise Tso3xInputError(None, N_OS_REFUSED)
         self.setups: dict[tuple, list] = {}
         self.range = config.white_light.range()
         self.spec_bins = config.outputs.spec_bins
