@@ -74,6 +74,22 @@ def test_statistics_and_imputation_as_jwst(nints):
         assert np.array_equal(got, expected_data[start:stop])
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 51])
+def test_nanmedian_is_numpys(n):
+    """The sort-based temporal median equals np.nanmedian bit for bit (NaN ignored, ±inf kept, all-NaN)."""
+    rng = np.random.default_rng(n)
+    cube = rng.normal(size=(n, 30, 200)).astype(np.float32)
+    cube[rng.random(cube.shape) < 0.3] = np.nan
+    cube[:, :2, :4] = np.nan
+    cube[rng.random(cube.shape) < 0.02] = np.inf
+    cube[rng.random(cube.shape) < 0.02] = -np.inf
+    with np.errstate(invalid="ignore"), pytest.warns(RuntimeWarning, match="All-NaN"):
+        expected = np.nanmedian(cube, axis=0)
+    got = soss_box._nanmedian(cube)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_box_sums_as_jwst():
     from jwst.extract_1d.soss_extract.soss_boxextract import box_extract
 

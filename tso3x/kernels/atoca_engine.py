@@ -4,17 +4,20 @@ The flux f (per micron, sampled on a wavelength grid λ_k) of each spectral orde
 B_n f with B_n = diag(P_n / σ) · W_n · diag(T_n λ) · C_n: P the spatial profile, W the trapezoidal
 integration weights of the pixel's wavelength interval, T the throughput and C the line-spread convolution.
 The fit minimises ‖B f − d/σ‖² + t² ‖D f‖² (D the first-derivative operator of the grid, t the Tikhonov
-factor), so f = (BᵀB + t² DᵀD)⁻¹ Bᵀ d/σ.
+factor), so f = (BᵀB + t² DᵀD)⁻¹ Bᵀ d/σ, solved here by a sparse LU factorisation (:class:`NormalSolver`)
+where jwst multiplies by the dense inverse.
 
 Images are (ny, nx) with the dispersion along x; wavelengths in micron. Sparse matrices are scipy's.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import csr_matrix, diags
+from scipy.sparse import csc_matrix, csr_matrix, diags
+from scipy.sparse.linalg import splu
 
 from .atoca_kernel import convolution_matrix
 
@@ -296,8 +299,43 @@ def derivative_operator(grid: np.ndarray) -> csr_matrix:
     return diags(1.0 / d.dot(grid)).dot(d)
 
 
-def normal_inverse(design: csr_matrix, grid: np.ndarray, tikfac: float) -> np.ndarray:
-    """(BᵀB + t² DᵀD)⁻¹, dense (N_k, N_k) (jwst ``precompute_detector_model``)."""
+def normal_matrix(design: csr_matrix, grid: np.ndarray, tikfac: float) -> csc_matrix:
+    """The regularised normal matrix BᵀB + t² DᵀD (N_k, N_k), sparse (jwst ``precompute_detector_model``
+    inverts it densely)."""
     t_mat = derivative_operator(grid)
-    matrix = design.T.dot(design) + tikfac**2 * (t_mat.T).dot(t_mat)
-    return np.linalg.inv(matrix.toarray())
+    return csc_matrix(design.T.dot(design) + tikfac**2 * (t_mat.T).dot(t_mat))
+
+
+def normal_inverse(design: csr_matrix, grid: np.ndarray, tikfac: float) -> np.ndarray:
+    """(BᵀB + t² DᵀD)⁻¹, dense (N_k, N_k), as jwst ``precompute_detector_model`` computes it (the plain numpy
+    reference of :class:`NormalSolver`)."""
+    return np.linalg.inv(normal_matrix(design, grid, tikfac).toarray())
+
+
+class NormalSolver:
+    """Solutions of the regularised normal equations (BᵀB + t² DᵀD) f = r by a sparse LU factorisation.
+
+    jwst forms the dense inverse (O(N_k³), about 9 s for 5300 grid points, and N_k² of memory); the sparse
+    factorisation takes a fraction of a second and agrees with it to about 1e-13 relative on the fluxes. The
+    factorisation is made on first use in each process (SuperLU objects do not pickle) and shared by its
+    threads; only the sparse matrix travels to other workers.
+    """
+
+    def __init__(self, matrix: csc_matrix) -> None:
+        self.matrix = matrix
+        self._lu = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        return {"matrix": self.matrix}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["matrix"])
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """f (N_k,) or (N_k, n) for right-hand sides ``rhs`` of the same shape."""
+        if self._lu is None:
+            with self._lock:
+                if self._lu is None:
+                    self._lu = splu(self.matrix)
+        return self._lu.solve(np.ascontiguousarray(rhs, dtype=np.float64))

@@ -1,7 +1,7 @@
 """NIRISS SOSS ATOCA modelling of an integration (jwst 3.0.0 ``soss_extract.Integration``) on arrays.
 
 A segment's model is fixed once (:class:`JointModel`: the orders 1 + 2 detector model built with the median
-error, the inverse of its regularised normal matrix, and each order's re-projection); every integration is
+error, the factorisation of its regularised normal matrix, and each order's re-projection); every integration is
 then one matrix product for the flux, one per order for its trace model, and the decontaminated box sums.
 Images (ny, nx) in DN/s, wavelengths in micron.
 """
@@ -70,7 +70,7 @@ class JointModel:
     """The fixed part of the joint fit of orders 1 and 2 of a segment."""
 
     mask: np.ndarray  #: (ny, nx) pixels not in the fit
-    inverse: np.ndarray  #: (N_k, N_k) (BᵀB + t² DᵀD)⁻¹
+    normal: atoca_engine.NormalSolver  #: solves (BᵀB + t² DᵀD) f = Bᵀ d/σ
     design: csr_matrix  #: (n_fit_pixels, N_k) B with the median error
     mederr: np.ndarray  #: (ny, nx) median error [DN/s]
     orders: tuple  #: OrderProjection per order (1, 2)
@@ -83,7 +83,7 @@ class JointModel:
         """Flux solutions (N_k, n) of images ``data`` (n, ny, nx) [DN/s] (jwst: m_inv · Bᵀ · d/σ)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             scaled = (data / self.mederr)[:, ~self.mask]
-        return np.stack([self.inverse.dot(self.design.T.dot(row)) for row in scaled], axis=1)
+        return self.normal.solve(self.design.T.dot(scaled.T))
 
     def models(self, data: np.ndarray) -> list[np.ndarray]:
         """Trace models (n, ny, nx) of orders 1 and 2 from the joint fit of images ``data`` (n, ny, nx)."""
@@ -204,7 +204,7 @@ def joint_model(
         guess = atoca_tikho.first_guess(engine.mask, engine.grid, t_mat, estimate)
         log.info("First guess of tikhonov factor: %s", guess)
         tikfac = search_tikfac(engine, design, typical, mederr, guess, (-4, 4))
-    inverse = atoca_engine.normal_inverse(design, engine.grid, tikfac)
+    normal = atoca_engine.NormalSolver(atoca_engine.normal_matrix(design, engine.grid, tikfac))
     rebuild_mask = np.all(box_masks, axis=0)
     orders = tuple(
         order_projection(engine, i, wave_maps[i], profiles[i], throughputs[i], rebuild_mask) for i in range(2)
@@ -213,9 +213,7 @@ def joint_model(
     for k, cutoff in singles:
         one = atoca_single.single_order(wave_maps[k], profiles[k], wave_traces[k], box_masks[k], rebuild_mask, cutoff)
         separate.append((k, atoca_single.search_tikfac(one, typical, mederr, scimask, tikfac)))
-    return JointModel(
-        engine.mask, inverse, design, mederr, orders, tikfac, len(box_masks), engine.grid, tuple(separate)
-    )
+    return JointModel(engine.mask, normal, design, mederr, orders, tikfac, len(box_masks), engine.grid, tuple(separate))
 
 
 def decontaminate(data: np.ndarray, models: list[np.ndarray], k: int) -> np.ndarray:

@@ -102,11 +102,21 @@ def reference_mask(codes: np.ndarray, mederr: np.ndarray) -> np.ndarray:
 
 
 def _nanmedian(cube: np.ndarray) -> np.ndarray:
-    """numpy's nanmedian along axis 0 (NaN where all are NaN), without its warning (which
-    ``warnings.catch_warnings`` cannot silence safely in threads)."""
-    out = np.full(cube.shape[1:], np.nan, dtype=cube.dtype)
-    usable = ~np.all(np.isnan(cube), axis=0)
-    out[usable] = np.nanmedian(cube[:, usable], axis=0)
+    """numpy's nanmedian along axis 0 (NaN where all are NaN), bit for bit, by one sort (NaN sort last)
+    instead of numpy's masked-array median, which is several times slower; and without its warning (which
+    ``warnings.catch_warnings`` cannot silence safely in threads).
+
+    As numpy: the mean of the two middle finite-or-infinite values, summed in the input's dtype then halved
+    (the middle one, doubled and halved, for an odd count)."""
+    ordered = np.sort(cube, axis=0)
+    counts = cube.shape[0] - np.count_nonzero(np.isnan(cube), axis=0)
+    high = counts // 2
+    low = np.where(counts % 2 == 1, high, np.maximum(high - 1, 0))
+    lows = np.take_along_axis(ordered, low[None], axis=0)[0]
+    highs = np.take_along_axis(ordered, np.minimum(high, cube.shape[0] - 1)[None], axis=0)[0]
+    with np.errstate(invalid="ignore"):  # inf + -inf is NaN, as numpy's
+        out = np.true_divide(lows + highs, 2.0, dtype=cube.dtype)
+    out[counts == 0] = np.nan
     return out
 
 
