@@ -240,9 +240,8 @@ def test_engine_and_inverse_match_jwst(orders):
     assert (ours_design != design).nnz == 0
     np.testing.assert_array_equal(atoca_engine.normal_inverse(ours_design, got.grid, TIKFAC), inverse)
     # the sparse factorisation tso3x solves with (pickled, as sent to a worker) against jwst's dense inverse
-    solver = pickle.loads(
-        pickle.dumps(atoca_engine.NormalSolver(atoca_engine.normal_matrix(ours_design, GRID, TIKFAC)))
-    )
+    normal = atoca_engine.normal_matrix(ours_design.T.dot(ours_design), GRID, TIKFAC)
+    solver = pickle.loads(pickle.dumps(atoca_engine.NormalSolver(normal)))
     rhs = ours_design.T.dot(np.random.default_rng(1).normal(1.0, 0.1, (ours_design.shape[0], 3)))
     expected_f = inverse.dot(rhs)
     np.testing.assert_allclose(solver.solve(rhs), expected_f, rtol=0, atol=1e-7 * np.abs(expected_f).max())

@@ -299,17 +299,17 @@ def derivative_operator(grid: np.ndarray) -> csr_matrix:
     return diags(1.0 / d.dot(grid)).dot(d)
 
 
-def normal_matrix(design: csr_matrix, grid: np.ndarray, tikfac: float) -> csc_matrix:
-    """The regularised normal matrix BᵀB + t² DᵀD (N_k, N_k), sparse (jwst ``precompute_detector_model``
-    inverts it densely)."""
+def normal_matrix(gram, grid: np.ndarray, tikfac: float) -> csc_matrix:
+    """The regularised normal matrix BᵀB + t² DᵀD (N_k, N_k), sparse, from ``gram`` = BᵀB (jwst
+    ``precompute_detector_model`` inverts it densely)."""
     t_mat = derivative_operator(grid)
-    return csc_matrix(design.T.dot(design) + tikfac**2 * (t_mat.T).dot(t_mat))
+    return csc_matrix(gram + tikfac**2 * (t_mat.T).dot(t_mat))
 
 
 def normal_inverse(design: csr_matrix, grid: np.ndarray, tikfac: float) -> np.ndarray:
     """(BᵀB + t² DᵀD)⁻¹, dense (N_k, N_k), as jwst ``precompute_detector_model`` computes it (the plain numpy
     reference of :class:`NormalSolver`)."""
-    return np.linalg.inv(normal_matrix(design, grid, tikfac).toarray())
+    return np.linalg.inv(normal_matrix(design.T.dot(design), grid, tikfac).toarray())
 
 
 class NormalSolver:

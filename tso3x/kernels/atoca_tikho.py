@@ -69,12 +69,14 @@ class TikhonovSystem:
         Error-weighted pixels.
     t_mat : sparse (N_k − 1, N_k)
         Regularisation operator.
+    a_mat_2 : sparse (N_k, N_k), optional
+        AᵀA when already computed.
     """
 
-    def __init__(self, a_mat, b_vec: csr_matrix, t_mat) -> None:
+    def __init__(self, a_mat, b_vec: csr_matrix, t_mat, a_mat_2=None) -> None:
         self.a_mat, self.b_vec, self.t_mat = a_mat, b_vec, t_mat
         self.t_mat_2 = (t_mat.T).dot(t_mat)
-        self.a_mat_2 = a_mat.T.dot(a_mat)
+        self.a_mat_2 = a_mat.T.dot(a_mat) if a_mat_2 is None else a_mat_2
         self.result = (a_mat.T).dot(b_vec.T)
         self.valid = (self.result.toarray() != 0).squeeze()
 

@@ -140,12 +140,14 @@ def estimate_spline(wave: np.ndarray, flux: np.ndarray) -> UnivariateSpline:
     return UnivariateSpline(wave, flux, k=3, s=0, ext=0)
 
 
-def search_tikfac(engine: atoca_engine.Engine, design, data: np.ndarray, error: np.ndarray, guess, log_range) -> float:
-    """The Tikhonov factor of ``engine`` (its ``design`` matrix with ``error``) for image ``data`` with errors
-    ``error``, from the first ``guess`` (jwst ``_do_tiktests``)."""
+def search_tikfac(
+    engine: atoca_engine.Engine, design, data: np.ndarray, error: np.ndarray, guess, log_range, gram=None
+) -> float:
+    """The Tikhonov factor of ``engine`` (its ``design`` matrix with ``error``, and its ``gram`` BᵀB if
+    computed) for image ``data`` with errors ``error``, from the first ``guess`` (jwst ``_do_tiktests``)."""
     t_mat = atoca_engine.derivative_operator(engine.grid)
     pixels = csr_matrix(data[~engine.mask] / error[~engine.mask])
-    system = atoca_tikho.TikhonovSystem(design, pixels, t_mat)
+    system = atoca_tikho.TikhonovSystem(design, pixels, t_mat, gram)
     return atoca_tikho.search(system, guess, log_range)
 
 
@@ -198,13 +200,14 @@ def joint_model(
         wave_maps[:2], profiles[:2], throughputs[:2], kernels[:2], grid, box_masks[:2], scimask, threshold
     )
     design = engine.design(mederr)
+    gram = design.T.dot(design)
     if tikfac is None:
         log.info("Solving for the optimal Tikhonov factor for overlapping orders 1 & 2.")
         t_mat = atoca_engine.derivative_operator(engine.grid)
         guess = atoca_tikho.first_guess(engine.mask, engine.grid, t_mat, estimate)
         log.info("First guess of tikhonov factor: %s", guess)
-        tikfac = search_tikfac(engine, design, typical, mederr, guess, (-4, 4))
-    normal = atoca_engine.NormalSolver(atoca_engine.normal_matrix(design, engine.grid, tikfac))
+        tikfac = search_tikfac(engine, design, typical, mederr, guess, (-4, 4), gram)
+    normal = atoca_engine.NormalSolver(atoca_engine.normal_matrix(gram, engine.grid, tikfac))
     rebuild_mask = np.all(box_masks, axis=0)
     orders = tuple(
         order_projection(engine, i, wave_maps[i], profiles[i], throughputs[i], rebuild_mask) for i in range(2)

@@ -204,6 +204,10 @@ def box_sums(data: np.ndarray, err: np.ndarray, mask: np.ndarray, weights: np.nd
     flux, flux_error, npixels : ndarray (n, nx) float64
         Σ w·d, sqrt(Σ w·σ²) and Σ w over the unmasked pixels of the box; flux and error NaN where Σ w = 0.
     """
+    # only the rows the box touches: the others add NaN, which nansum skips (same sums, same order)
+    rows = np.flatnonzero(np.any(weights > 0, axis=1))
+    rows = slice(rows[0], rows[-1] + 1) if rows.size else slice(0, 0)
+    weights, data, err, mask = weights[rows], data[..., rows, :], err[..., rows, :], mask[..., rows, :]
     region = weights > 0
     w = np.where(mask, 0.0, weights)
     d = np.where(region, data, np.nan)
