@@ -220,3 +220,21 @@ def test_substrip256_separate_fits_match_jwst(simulated, tmp_path):
     for (_, _, wave, flux), (_, _, wave_j, flux_j) in zip(a, b, strict=True):
         np.testing.assert_allclose(wave, wave_j, rtol=1e-6, atol=0)
         np.testing.assert_allclose(flux, flux_j, rtol=1e-6, atol=0)
+
+
+@pytest.mark.slow  # a whole tso3x run (refused before anything is written)
+def test_missing_folder_is_refused_before_anything_is_written(simulated, tmp_path):
+    from test_soss_parity import _references
+
+    from tso3x.errors import Tso3xInputError
+
+    exp = simulated("nis_soss", **S96)
+    with pytest.raises(Tso3xInputError, match="soss_modelname folder does not exist"):
+        tso3x.run(
+            exp.asn,
+            tmp_path / "out",
+            soss_atoca=False,
+            soss_modelname=str(tmp_path / "nowhere" / "m"),
+            **_references(exp, True, True),
+        )
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.fits"))

@@ -106,7 +106,8 @@ class Soss:
     Raises
     ------
     Tso3xInputError
-        Before anything is written: a superstripe subarray; for box extraction, an omitted reference file, one
+        Before anything is written: a superstripe subarray; a soss_modelname folder that does not exist or
+        is not writable; for box extraction, an omitted reference file, one
         that is not of its type or does not fit the subarray, a PWCPOS outside the PASTASOSS bounds, no
         white-light range for order 1.
     """
@@ -128,6 +129,7 @@ class Soss:
         self.replace = config.pixel_replace if config.pixel_replace.pixel_replace else None
         self.modelname = self.params.soss_modelname if self.extracting else None
         if self.extracting:
+            self._check_modelname()
             self._check(exposures, config)
             if self.replace is not None:
                 from ..steps.pixel_replace import check_pixel_replace
@@ -225,6 +227,18 @@ class Soss:
             return []
         suffixes = (soss_model.MODEL_SUFFIX, soss_model.SPECTRA_SUFFIX)
         return [product_names.soss_model(self.modelname, s) for s in suffixes]
+
+    def _check_modelname(self) -> None:
+        """A ``soss_modelname`` with a folder part needs that folder, existing and writable (as jwst, which
+        does not create it)."""
+        for name in self.model_names():
+            folder = Path(name).parent
+            if not Path(name).is_absolute():
+                continue
+            if not folder.is_dir():
+                raise Tso3xInputError(folder, "soss_modelname folder does not exist")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise Tso3xInputError(folder, "soss_modelname folder is not writable")
 
     def prepare(self, cube: xr.Dataset) -> xr.Dataset:
         """jwst's ``pixel_replace`` on the flagged cube when asked (lazy), before the extraction."""
