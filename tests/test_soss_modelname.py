@@ -238,3 +238,35 @@ def test_missing_folder_is_refused_before_anything_is_written(simulated, tmp_pat
             **_references(exp, True, True),
         )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.fits"))
+
+
+@pytest.mark.slow  # a whole tso3x run (box path)
+def test_failed_write_leaves_no_partial_file(simulated, tmp_path, monkeypatch):
+    """A write that fails (disk full while writing the AtocaSpectra) leaves no temporary file next to the
+    user's name, and the manifest says failed."""
+    import errno
+
+    from test_soss_parity import _references
+
+    from tso3x.errors import Tso3xRunError
+    from tso3x.io import soss_model
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(args[1]))
+
+    monkeypatch.setattr(soss_model, "write_atoca_spectra", full)
+    exp = simulated("nis_soss", **S96)
+    where = tmp_path / "models"
+    where.mkdir()
+    with pytest.raises(Tso3xRunError, match="writing the products failed"):
+        tso3x.run(
+            exp.asn,
+            tmp_path / "out",
+            chunk_mb=0.5,
+            soss_atoca=False,
+            soss_modelname=str(where / "m"),
+            **_references(exp, True, True),
+        )
+    assert not any(p.name.startswith(".") for p in where.iterdir())
+    manifest = json.loads(next((tmp_path / "out").glob("*_manifest.json")).read_text())
+    assert manifest["status"] == "failed"

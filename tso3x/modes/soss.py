@@ -278,12 +278,13 @@ class Soss:
             log.warning("x1dints products will not be created.")
             compute_alongside([], target.alongside, label="outlier_detection")
             return []
-        model = self._plan_model(cubes, target)
         try:
+            model = self._plan_model(cubes, target)
             return self._write(cubes, target, model)
         except BaseException:
-            if model is not None:
-                model.discard()
+            for name in self.model_names():  # the soss_modelname files being built
+                with contextlib.suppress(FileNotFoundError):
+                    _tmp_path(target.output_dir / name, target).unlink()
             raise
 
     def _write(self, cubes: list[xr.Dataset], target: ProductTarget, model: ModelProducts | None) -> list[Path]:
@@ -408,12 +409,6 @@ class ModelProducts:
         written = [soss_model.seal(self.target, sums)]
         written.append(soss_model.write_atoca_spectra(self.paths[1], self.tmps[1], self.header, self.meta, spectra))
         return written
-
-    def discard(self) -> None:
-        """Remove the files being built (those outside the run's temporary folder, which the next run clears)."""
-        for tmp in self.tmps:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
 
 
 def _tmp_path(final: Path, target: ProductTarget) -> Path:
