@@ -345,7 +345,7 @@ class SossExtract(StepParameters):
     soss_bad_pix: str = parameter("masking", "bad pixels: masked, or replaced by the ATOCA model", choices=SOSS_BAD_PIX)
     soss_modelname: str | None = parameter(
         None,
-        "ATOCA: file name for the trace models and box weights",
+        "write the trace models, box weights and ATOCA spectra (FILE_SossExtractModel, FILE_AtocaSpectra)",
         metavar="FILE",
         default_text="not written",
         recipe=False,

@@ -281,9 +281,11 @@ def _products(plan: Plan, ledger: Ledger) -> list[Path]:
         written = [out / name for name in names]
     else:
         written = plan.mode.write(cubes, ProductTarget(asn, out, segment_order, store, pending, plan.kernels))
+        # (a product outside the output folder, e.g. NIS_SOSS's soss_modelname, is named by its absolute path)
+        name_of = {out / name: name for name in names}
         for path in written:
-            ledger.done(path.name, path)
-        for name in set(names) - {p.name for p in written}:
+            ledger.done(name_of.get(path, path.name), path)
+        for name in set(names) - {name_of.get(p, p.name) for p in written}:
             ledger.drop(name)
     return crfints + written + ([Path(config.outputs.zarr)] if store is not None else [])
 

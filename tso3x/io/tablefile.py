@@ -1,10 +1,12 @@
-"""Grow the binary tables of a stdatamodels FITS file to their final row count and fill them chunk by chunk.
+"""Grow the binary tables (or image cubes) of a stdatamodels FITS file to their final row (plane) count and fill
+them chunk by chunk.
 
-A product whose tables have one row per integration (x1dints) is first saved by stdatamodels as a small
-*template* with one row per table: every header, the other HDUs and the ASDF tree are then exactly what
-stdatamodels writes. :func:`allocate` lays out the final file from it, with each growing table sized for
-its real number of rows; chunk tasks write their rows at their byte offsets with :func:`write_rows` (and
-return partial checksums); :func:`seal` writes the headers with CHECKSUM/DATASUM and the ASDF extension,
+A product whose tables have one row per integration (x1dints), or whose cubes one plane per integration
+(the SOSS ``SossExtractModel``), is first saved by stdatamodels as a small *template* with one row or plane:
+every header, the other HDUs and the ASDF tree are then exactly what stdatamodels writes. :func:`allocate`
+lays out the final file from it, with each growing table sized for its real number of rows; chunk tasks
+write their rows at their byte offsets with :func:`write_rows` (cubes: :func:`write_planes`) and return
+partial checksums; :func:`seal` writes the headers with CHECKSUM/DATASUM and the ASDF extension,
 whose tree gets the final table shapes and the ``_fits_hash`` of the final headers, then renames the file
 into place. No table is ever held whole in memory.
 """
@@ -27,15 +29,16 @@ from .fitsfile import BLOCK, read_layout
 
 ASDF_EXTENSION = "ASDF"
 _HASH_LINE = re.compile(rb"^_fits_hash: [0-9a-f]+$", re.M)
+_FIRST_NUMBER = re.compile(rb"\d+")
 
 
 @dataclass
 class GrowingTable:
-    """A binary table of the output whose rows are written by chunk tasks."""
+    """A binary table (or image cube) of the output whose rows (planes) are written by chunk tasks."""
 
     data_offset: int  #: byte offset of the table's data in the file
     nrows: int
-    dtype: np.dtype  #: on-disk record dtype (big-endian, unsigned columns stored with TZERO)
+    dtype: np.dtype  #: on-disk record dtype (big-endian, unsigned columns stored with TZERO; a cube: a plane)
     tzero: dict[str, int]  #: column → TZERO of unsigned integer columns
 
 
@@ -60,7 +63,8 @@ def _record_dtype(hdu: fits.BinTableHDU) -> tuple[np.dtype, dict[str, int]]:
 
 
 def _grow_shapes(tree: bytes, names: dict[int, str], nrows: dict[int, int]) -> bytes:
-    """Set ``shape: [n]`` of every ndarray sourced from a growing table (``source: fits:NAME,VER``)."""
+    """Set the first length of ``shape: [n, …]`` of every ndarray sourced from a growing table or cube
+    (``source: fits:NAME,VER``)."""
     want = {f"source: fits:{name},{ver}": nrows[i] for i, (name, ver) in names.items()}
     lines = tree.split(b"\n")
     pending: tuple[bytes, int] | None = None
@@ -71,7 +75,9 @@ def _grow_shapes(tree: bytes, names: dict[int, str], nrows: dict[int, int]) -> b
             indent = text[: len(text) - len(text.lstrip())]
             pending = ((indent + "shape: [").encode(), want[stripped])
         elif pending is not None and line.startswith(pending[0]) and line.endswith(b"]"):
-            lines[k] = pending[0] + str(pending[1]).encode() + b"]"
+            rest = line[len(pending[0]) :]
+            first = _FIRST_NUMBER.match(rest)
+            lines[k] = pending[0] + str(pending[1]).encode() + rest[first.end() :]
             pending = None
     if pending is not None:
         raise ValueError("ASDF tree of the template has no shape for a growing table")
@@ -90,7 +96,8 @@ def allocate(
     tmp_path, final_path : path
         Where the file is built and where :func:`seal` moves it.
     nrows : dict
-        HDU index in the template → final number of rows of that table.
+        HDU index in the template → final number of rows of that table (planes of that image cube: its
+        last FITS axis).
     """
     layout = read_layout(template)
     target = TableFileTarget(os.fspath(tmp_path), os.fspath(final_path))
@@ -106,13 +113,25 @@ def allocate(
                     continue
                 header = hdu.header.copy()
                 grow = place.index in nrows
-                if grow:
+                image = grow and not isinstance(hdu, fits.BinTableHDU)
+                if image:
+                    axes = [header[f"NAXIS{k}"] for k in range(header["NAXIS"], 0, -1)]
+                    header[f"NAXIS{header['NAXIS']}"] = nrows[place.index]
+                elif grow:
                     header["NAXIS2"] = nrows[place.index]
                 checksum.reserve_cards(header)
                 head = checksum.header_bytes(header)
                 os.pwrite(dst, head, offset)
                 data_offset = offset + len(head)
-                if grow:
+                if image:
+                    dtype = np.dtype((hdu.data.dtype.newbyteorder(">"), tuple(axes[1:])))
+                    table_names[len(target.tables)] = (hdu.name, hdu.ver)
+                    target.headers.append((offset, header, len(target.tables)))
+                    target.tables.append(GrowingTable(data_offset, nrows[place.index], dtype, {}))
+                    size = dtype.itemsize * nrows[place.index]
+                    size += -size % BLOCK
+                    os.ftruncate(dst, data_offset + size)
+                elif grow:
                     dtype, tzero = _record_dtype(hdu)
                     if dtype.itemsize % 4:
                         raise ValueError(f"{hdu.name} rows are not a whole number of 32-bit words")
@@ -163,6 +182,21 @@ def write_rows(target: TableFileTarget, table: int, first_row: int, columns: dic
     finally:
         os.close(fd)
     return checksum.bytes_sum(raw)
+
+
+def write_planes(target: TableFileTarget, cube: int, first: int, planes: np.ndarray, repeat: int = 1) -> int:
+    """Write planes ``first …`` of a growing image cube (``planes`` (m, …) in any float dtype, stored as the
+    cube's); ``repeat`` > 1 writes the same ``planes`` that many times one after the other. Returns their
+    partial DATASUM."""
+    spec = target.tables[cube]
+    raw = np.ascontiguousarray(planes, dtype=spec.dtype.base).tobytes()
+    fd = os.open(target.tmp_path, os.O_WRONLY)
+    try:
+        for k in range(repeat):
+            os.pwrite(fd, raw, spec.data_offset + (first + k * len(planes)) * spec.dtype.itemsize)
+    finally:
+        os.close(fd)
+    return checksum.fold(checksum.bytes_sum(raw) * repeat)
 
 
 def _fits_hash(headers: list[fits.Header]) -> str:

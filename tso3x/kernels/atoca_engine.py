@@ -339,3 +339,38 @@ class NormalSolver:
                 if self._lu is None:
                     self._lu = splu(self.matrix)
         return self._lu.solve(np.ascontiguousarray(rhs, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class SpectrumBinning:
+    """An order's ATOCA spectrum binned on its trace's pixel wavelengths (jwst ``_build_tracemodel_order``'s
+    and ``_model_single_order``'s 1-D spectra, the ``soss_modelname`` AtocaSpectra)."""
+
+    wavelength: np.ndarray  #: (n,) sorted pixel wavelengths kept (not masked by the binning engine) [micron]
+    mapping: csr_matrix  #: (n, N) flux on the order's grid → binned flux [DN/s]
+
+    def spectra(self, flux: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(wavelength, flux) of each column of ``flux`` (N, n_int), the finite values only (as jwst)."""
+        binned = self.mapping.dot(flux)
+        out = []
+        for i in range(binned.shape[1]):
+            ok = np.isfinite(binned[:, i])
+            out.append((self.wavelength[ok], binned[ok, i]))
+        return out
+
+
+def spectrum_binning(
+    grid: np.ndarray, throughput, kernel, wave_trace: np.ndarray, rebuild_mask: np.ndarray
+) -> SpectrumBinning:
+    """The binning of an order's spectrum on ``grid`` [micron] onto its trace's sorted pixel wavelengths
+    (``wave_trace``: per column, NaN off the trace; jwst ``native_grid``), through ``throughput`` and
+    ``kernel`` (:func:`~tso3x.kernels.atoca_engine.build_engine`'s), columns masked where every row of
+    ``rebuild_mask`` is."""
+    cols = np.arange(wave_trace.size)
+    ok = np.isfinite(wave_trace)
+    wave, cols = wave_trace[ok], cols[ok]
+    order = np.argsort(wave)
+    wave, cols = wave[order], cols[order]
+    mask = np.all(rebuild_mask, axis=0)[cols]
+    engine = build_engine([wave[None, :]], [np.ones((1, wave.size))], [throughput], [kernel], grid, [mask[None, :]])
+    return SpectrumBinning(wave[~engine.mask[0]], engine.pixel_mapping(0))

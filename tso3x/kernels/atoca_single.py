@@ -39,6 +39,7 @@ class SingleOrder:
     tikfac: float | None = None  #: Tikhonov factor (None: not searched yet)
     fit_mask: np.ndarray | None = None  #: the masked pixels ``fit_engine`` was built with
     fit_engine: atoca_engine.Engine | None = None  #: the fit's model for the typical integration's mask
+    binning: atoca_engine.SpectrumBinning | None = None  #: its 1-D spectrum on the trace's pixel wavelengths
 
     def engine(self, scimask: np.ndarray) -> atoca_engine.Engine:
         """The fit's detector model with the integration's masked pixels ``scimask``."""
@@ -53,10 +54,14 @@ class SingleOrder:
             [self.box_mask | scimask],
         )
 
-    def fit(self, data: np.ndarray, error: np.ndarray, scimask: np.ndarray) -> np.ndarray:
-        """Model image (ny, nx) of one integration, NaN where not modelled or when too few pixels are left."""
+    def fit(self, data: np.ndarray, error: np.ndarray, scimask: np.ndarray, spectrum: bool = False):
+        """Model image (ny, nx) of one integration, NaN where not modelled or when too few pixels are left.
+
+        With ``spectrum``: (image, (wavelength, flux) of the binned 1-D spectrum, or None when the order
+        could not be fitted or has no :attr:`binning`)."""
         if self.rebuild is None:
-            return np.full(data.shape, np.nan)
+            image = np.full(data.shape, np.nan)
+            return (image, None) if spectrum else image
         try:
             engine = self.engine(scimask)
         except atoca_engine.MaskOverlapError:
@@ -64,9 +69,15 @@ class SingleOrder:
                 "Not enough unmasked pixels to model the remaining part of order 2."
                 " Model and spectrum will be NaN in that spectral region."
             )
-            return np.full(data.shape, np.nan)
+            image = np.full(data.shape, np.nan)
+            return (image, None) if spectrum else image
         flux = system(engine, data, error).solve(self.tikfac)
-        return self.rebuild.rebuild(flux, fill_value=np.nan)
+        image = self.rebuild.rebuild(flux, fill_value=np.nan)
+        if not spectrum:
+            return image
+        if self.binning is None:
+            return image, None
+        return image, self.binning.spectra(flux[:, None])[0]
 
 
 def system(engine: atoca_engine.Engine, data: np.ndarray, error: np.ndarray) -> atoca_tikho.TikhonovSystem:
@@ -82,9 +93,11 @@ def single_order(
     box_mask: np.ndarray,
     rebuild_mask: np.ndarray,
     cutoff: float | None,
+    spectra: bool = False,
 ) -> SingleOrder:
     """Set up an order's single fit: the wavelengths of its trace columns (below ``cutoff`` when given),
-    oversampled :data:`N_OS` times, and its re-projection engine."""
+    oversampled :data:`N_OS` times, and its re-projection engine (with ``spectra``, the binning of its 1-D
+    spectrum on those wavelengths, jwst ``_model_single_order``)."""
     wave = np.sort(wave_trace[np.isfinite(wave_trace)])
     if cutoff is not None:
         wave = wave[wave < cutoff]
@@ -95,7 +108,11 @@ def single_order(
         )
     except atoca_engine.MaskOverlapError:
         rebuild = None
-    return SingleOrder(wave_map, profile, box_mask, grid, rebuild)
+    binning = None
+    if spectra and rebuild is not None:
+        trace = np.where(wave_trace < cutoff, wave_trace, np.nan) if cutoff is not None else wave_trace
+        binning = atoca_engine.spectrum_binning(grid, _unit_throughput, np.array([1.0]), trace, rebuild_mask)
+    return SingleOrder(wave_map, profile, box_mask, grid, rebuild, binning=binning)
 
 
 def search_tikfac(order: SingleOrder, typical: np.ndarray, mederr: np.ndarray, scimask: np.ndarray, guess: float):
@@ -107,7 +124,7 @@ def search_tikfac(order: SingleOrder, typical: np.ndarray, mederr: np.ndarray, s
         return SingleOrder(order.wave_map, order.profile, order.box_mask, order.grid, None, guess)
     tikfac = atoca_tikho.search(system(engine, typical, mederr), guess, LOG_RANGE)
     return SingleOrder(
-        order.wave_map, order.profile, order.box_mask, order.grid, order.rebuild, tikfac, scimask, engine
+        order.wave_map, order.profile, order.box_mask, order.grid, order.rebuild, tikfac, scimask, engine, order.binning
     )
 
 

@@ -8,6 +8,7 @@ Images (ny, nx) in DN/s, wavelengths in micron.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -50,6 +51,11 @@ class OrderProjection:
     valid: np.ndarray  #: (N_kc,) bool: grid points kept (finite convolved flux)
     mapping: csr_matrix  #: (n_valid_pixels, n_kept) unconvolved model of the order on its pixels
     mask: np.ndarray  #: (ny, nx) pixels not modelled (NaN in the model)
+    binning: atoca_engine.SpectrumBinning | None = None  #: the order's 1-D ATOCA spectrum (None: not made)
+
+    def spectra(self, flux: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The order's binned ATOCA spectrum (wavelength, flux) of each joint solution of ``flux`` (N_k, n)."""
+        return self.binning.spectra(self.convolution.dot(flux)[self.valid])
 
     def model(self, flux: np.ndarray) -> np.ndarray:
         """Trace model image (ny, nx) [DN/s] of the joint solutions ``flux`` (N_k,) or (N_k, n) →
@@ -90,16 +96,29 @@ class JointModel:
         flux = self.solve(data)
         return [o.model(flux) for o in self.orders]
 
-    def trace_models(self, data: np.ndarray, errors: np.ndarray, masks: np.ndarray) -> list[np.ndarray]:
+    def trace_models(self, data: np.ndarray, errors: np.ndarray, masks: np.ndarray, spectra: bool = False):
         """Trace models (n, ny, nx) of every extracted order: the joint fit's, completed by the separate
-        fits (with each integration's ``errors`` and masked pixels ``masks``); NaN where not modelled."""
-        models = self.models(data)
+        fits (with each integration's ``errors`` and masked pixels ``masks``); NaN where not modelled.
+
+        With ``spectra``, also returns per integration the ATOCA spectra jwst lists (``atoca_list``): (order,
+        wavelength [micron], flux [DN/s]) of orders 1 and 2 from the joint fit, then of each separate fit
+        (an order whose separate fit fails has none)."""
+        flux = self.solve(data)
+        models = [o.model(flux) for o in self.orders]
+        lists: list[list] = [[] for _ in range(data.shape[0])]
+        if spectra:
+            for j, o in enumerate(self.orders):
+                for i, (wave, values) in enumerate(o.spectra(flux)):
+                    lists[i].append((j + 1, wave, values))
         if self.n_orders > 2:
             models.append(np.full(data.shape, np.nan))
         for k, single in self.singles:
             for i in range(data.shape[0]):
-                models[k][i] = atoca_single.merge(models[k][i], single.fit(data[i], errors[i], masks[i]))
-        return models
+                image, spectrum = single.fit(data[i], errors[i], masks[i], spectrum=True)
+                models[k][i] = atoca_single.merge(models[k][i], image)
+                if spectra and spectrum is not None:
+                    lists[i].append((k + 1, *spectrum))
+        return (models, lists) if spectra else models
 
 
 def order_projection(
@@ -166,6 +185,7 @@ def joint_model(
     estimate=None,
     wave_traces: list | None = None,
     singles: tuple = (),
+    spectra: bool = False,
 ) -> JointModel:
     """Build a segment's :class:`JointModel` (jwst ``Integration.model_image``'s first call).
 
@@ -195,6 +215,9 @@ def joint_model(
     singles : tuple of (int, float or None)
         Orders fitted separately after the joint fit (index, wavelength cutoff [micron]), with Tikhonov
         factors searched on ``typical`` from the joint one.
+    spectra : bool
+        Also make the binnings of each order's ATOCA spectrum (:meth:`JointModel.trace_models` ``spectra``;
+        needs ``wave_traces``).
     """
     engine = atoca_engine.build_engine(
         wave_maps[:2], profiles[:2], throughputs[:2], kernels[:2], grid, box_masks[:2], scimask, threshold
@@ -212,9 +235,21 @@ def joint_model(
     orders = tuple(
         order_projection(engine, i, wave_maps[i], profiles[i], throughputs[i], rebuild_mask) for i in range(2)
     )
+    if spectra:
+        orders = tuple(
+            dataclasses.replace(
+                o,
+                binning=atoca_engine.spectrum_binning(
+                    engine.grid[slice(*engine.i_bounds[i])], throughputs[i], kernels[i], wave_traces[i], rebuild_mask
+                ),
+            )
+            for i, o in enumerate(orders)
+        )
     separate = []
     for k, cutoff in singles:
-        one = atoca_single.single_order(wave_maps[k], profiles[k], wave_traces[k], box_masks[k], rebuild_mask, cutoff)
+        one = atoca_single.single_order(
+            wave_maps[k], profiles[k], wave_traces[k], box_masks[k], rebuild_mask, cutoff, spectra
+        )
         separate.append((k, atoca_single.search_tikfac(one, typical, mederr, scimask, tikfac)))
     return JointModel(engine.mask, normal, design, mederr, orders, tikfac, len(box_masks), engine.grid, tuple(separate))
 

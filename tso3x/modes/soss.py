@@ -5,27 +5,42 @@ per-order name suffixed ``_order_<N>``).
 
 As jwst: a FILTER other than CLEAR or a SUBARRAY other than SUBSTRIP256/SUBSTRIP96 skips the extraction
 with jwst's messages (the crfints are still written). ATOCA (``soss_atoca=True``, jwst's default, or
-``soss_bad_pix="model"``) needs a ``soss_estimate``, or ``soss_wave_grid_in`` with ``soss_tikfac``: without
-them jwst first estimates the flux from order 1, which tso3x does not do yet (the crfints are written and
-a warning says so). ``soss_wave_grid_out`` is written as jwst writes it; ``soss_modelname`` (the trace
-models and box weights) is not written yet (a warning says so).
+``soss_bad_pix="model"``) builds each segment's model from a ``soss_estimate``, ``soss_wave_grid_in`` and
+``soss_tikfac`` when given; without them it first estimates the flux from order 1 (low-contamination pixels,
+:mod:`tso3x.kernels.atoca_estimate`), makes the adaptive grid and searches the Tikhonov factor, as jwst does.
+``soss_wave_grid_out`` is written as jwst writes it.
+
+``soss_modelname`` writes jwst's two diagnostic files, named as jwst names them
+(``<name without extension and known suffix>_SossExtractModel.fits`` and ``…_AtocaSpectra.fits``; a bare name
+in the output folder, a name with a folder part in that folder): the SossExtractModel holds the ATOCA trace
+model of every modelled order (``ORDER<N>``, NaN → 0) and the box weights of every extracted order
+(``APER<N>``; SUBSTRIP96 order 2: ones, as jwst), float32 (nints, ny, nx); the AtocaSpectra one ATOCA spectrum
+per integration and modelled order (none on the box path, ``soss_atoca=False``, whose SossExtractModel has
+only the APER cubes). jwst runs ``extract_1d`` once per segment, so with several segments each segment's files
+overwrite the previous one's; tso3x writes one file of each covering every integration of the exposure in order
+(segments concatenated; the spectra's INT_NUM is the exposure's integration number, where jwst counts from 1 in
+each segment). The trace models are written by the extraction tasks that make them, chunk by chunk, into the
+pre-allocated file (:mod:`tso3x.io.soss_model`); the files are products of the run like the others (manifest,
+reruns, removed when incomplete).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask
 import xarray as xr
 
-from .. import product_names
+from .. import names, product_names
 from ..config import NOT_APPLICABLE, RunConfig
-from ..dataset import segment_files
+from ..dataset import segment_files, segment_slices
 from ..errors import Tso3xInputError
 from ..execution import compute_alongside
-from ..io import x1dints
+from ..io import soss_model, x1dints
 from ..io.asn import Association
 from ..io.calints import segment_metas
 from ..io.soss_refs import (
@@ -47,7 +62,6 @@ from .spectroscopy import PlannedProducts, merge_orders, spectral_order, store_p
 
 log = logging.getLogger(__name__)
 
-MODELNAME_WARNING = "soss_modelname ignored: the ATOCA trace models and box weights are not written yet"
 #: jwst 3.0.0 fails on ``soss_n_os=1`` (an IndexError building the per-order trace models on the coarse grid).
 N_OS_REFUSED = (
     "soss_n_os must be at least 2 when the ATOCA grid is generated "
@@ -97,7 +111,8 @@ class Soss:
     Raises
     ------
     Tso3xInputError
-        Before anything is written: a superstripe subarray; for box extraction, an omitted reference file, one
+        Before anything is written: a superstripe subarray; a soss_modelname folder that does not exist or
+        is not writable; for box extraction, an omitted reference file, one
         that is not of its type or does not fit the subarray, a PWCPOS outside the PASTASOSS bounds, no
         white-light range for order 1.
     """
@@ -119,9 +134,9 @@ class Soss:
         self.range = config.white_light.range()
         self.spec_bins = config.outputs.spec_bins
         self.replace = config.pixel_replace if config.pixel_replace.pixel_replace else None
-        if self.atoca and self.params.soss_modelname is not None:
-            log.warning(MODELNAME_WARNING)
+        self.modelname = self.params.soss_modelname if self.extracting else None
         if self.extracting:
+            self._check_modelname()
             self._check(exposures, config)
             if self.replace is not None:
                 from ..steps.pixel_replace import check_pixel_replace
@@ -179,6 +194,7 @@ class Soss:
                 "n_os": p.soss_n_os,
                 "rtol": p.soss_rtol,
                 "max_grid_size": p.soss_max_grid_size,
+                "spectra": p.soss_modelname is not None,
             }
         self.photom = None if refs.path("photom") is None else read_soss_photom(refs.path("photom"))
         for ds in exposures:
@@ -207,7 +223,29 @@ class Soss:
         if not self.extracting:
             return []
         out = [product_names.x1dints(asn.product_name), product_names.whtlt(asn.product_name)]
-        return out + [product_names.speclc(asn.product_name)] if self.spec_bins is not None else out
+        if self.spec_bins is not None:
+            out.append(product_names.speclc(asn.product_name))
+        return out + self.model_names()
+
+    def model_names(self) -> list[str]:
+        """The ``soss_modelname`` products (SossExtractModel, AtocaSpectra): file names in the output folder, or
+        absolute paths for a name with a folder part."""
+        if self.modelname is None:
+            return []
+        suffixes = (soss_model.MODEL_SUFFIX, soss_model.SPECTRA_SUFFIX)
+        return [product_names.soss_model(self.modelname, s) for s in suffixes]
+
+    def _check_modelname(self) -> None:
+        """A ``soss_modelname`` with a folder part needs that folder, existing and writable (as jwst, which
+        does not create it)."""
+        for name in self.model_names():
+            folder = Path(name).parent
+            if not Path(name).is_absolute():
+                continue
+            if not folder.is_dir():
+                raise Tso3xInputError(folder, "soss_modelname folder does not exist")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise Tso3xInputError(folder, "soss_modelname folder is not writable")
 
     def prepare(self, cube: xr.Dataset) -> xr.Dataset:
         """jwst's ``pixel_replace`` on the flagged cube when asked (lazy), before the extraction."""
@@ -217,9 +255,11 @@ class Soss:
 
         return pixel_replace(cube, self.replace)
 
-    def spectra(self, cubes: list[xr.Dataset]) -> list[xr.Dataset]:
+    def spectra(self, cubes: list[xr.Dataset], model_out=None, extras: list | None = None) -> list[xr.Dataset]:
         """The lazy spectra Datasets of every exposure, one per order (the segments' ATOCA models computed
-        first when the Tikhonov factor is searched, as the x1dints header records the first one's)."""
+        first when the Tikhonov factor is searched, as the x1dints header records the first one's). With
+        ``model_out`` (``soss_modelname`` with ATOCA) the extraction tasks write their trace models into it
+        and append their delayed extras to ``extras``."""
         setups = [self.setups[tuple(segment_files(ds))] for ds in cubes]
         models = [soss_extract.segment_models(ds, s) for ds, s in zip(cubes, setups, strict=True)]
         self.tikfac = self.params.soss_tikfac
@@ -231,9 +271,11 @@ class Soss:
             for s in setups:
                 models.append(flat[: len(s)])
                 flat = flat[len(s) :]
-        return [
-            sp for ds, s, m in zip(cubes, setups, models, strict=True) for sp in soss_extract.soss_extract(ds, s, m)
-        ]
+        out, row = [], 0
+        for ds, s, m in zip(cubes, setups, models, strict=True):
+            out += soss_extract.soss_extract(ds, s, m, model_out if self.atoca else None, row, extras)
+            row += ds.sizes[names.INTEGRATION]
+        return out
 
     def write(self, cubes: list[xr.Dataset], target: ProductTarget) -> list[Path]:
         if not self.extracting:
@@ -243,7 +285,18 @@ class Soss:
             log.warning("x1dints products will not be created.")
             compute_alongside([], target.alongside, label="outlier_detection")
             return []
-        spectra = self.spectra(cubes)
+        try:
+            model = self._plan_model(cubes, target)
+            return self._write(cubes, target, model)
+        except BaseException:
+            for name in self.model_names():  # the soss_modelname files being built
+                with contextlib.suppress(FileNotFoundError):
+                    _tmp_path(target.output_dir / name, target).unlink()
+            raise
+
+    def _write(self, cubes: list[xr.Dataset], target: ProductTarget, model: ModelProducts | None) -> list[Path]:
+        extras = [] if model is None else model.extras
+        spectra = self.spectra(cubes, None if model is None else model.target, extras)
         self._write_wave_grid()
         asn, tmp_dir = target.asn, target.tmp_dir
         names_ = self.product_names(asn)
@@ -254,7 +307,48 @@ class Soss:
         binned, store_write, store_finish = self._plan_per_order(spectra, len(cubes), target)
         lc_names = [] if binned is None else list(binned.data_vars)
         planned = PlannedProducts(x1d_target, datasums, entries, sums, binned, lc_names, store_write, store_finish)
+        if model is not None:
+            planned.extras, planned.finish_extras = extras, model.finish
         return write_planned(planned, spectra[0].attrs, names_, target)
+
+    def _plan_model(self, cubes: list[xr.Dataset], target: ProductTarget) -> ModelProducts | None:
+        """Pre-allocate the SossExtractModel (``soss_modelname``) and plan the writes of its APER cubes (one task
+        per segment and order); None without ``soss_modelname``."""
+        if self.modelname is None:
+            return None
+        paths = [target.output_dir / name for name in self.model_names()]
+        tmps = [_tmp_path(p, target) for p in paths]
+        setups = [self.setups[tuple(segment_files(ds))] for ds in cubes]
+        orders = [o.order for o in setups[0][0].orders]
+        attrs = cubes[0].attrs
+        meta = {"meta.asn.pool_name": target.asn.asn_pool, "meta.asn.table_name": target.asn.path.name}
+        if attrs.get("S_OUTLIR") == "COMPLETE":
+            meta["meta.cal_step.outlier_detection"] = "COMPLETE"
+        # the steps calwebb_tso3 runs before extract_1d (as the x1dints records them)
+        meta["meta.cal_step.adaptive_trace_model"] = "FAILED" if attrs.get("S_TRCMOD") == "FAILED" else "SKIPPED"
+        meta["meta.cal_step.pixel_replace"] = attrs.get("S_PXREPL", "SKIPPED")
+        header = segment_metas(cubes[0])[0].primary_header
+        shape = (cubes[0].sizes[names.Y], cubes[0].sizes[names.X])
+        nints = sum(ds.sizes[names.INTEGRATION] for ds in cubes)
+        model_target = soss_model.allocate(
+            paths[0],
+            tmps[0],
+            header,
+            meta,
+            nints=nints,
+            shape=shape,
+            orders=orders,
+            modelled=orders if self.atoca else [],
+        )
+        products = ModelProducts(model_target, paths, tmps, header, meta)
+        row = 0
+        for ds, segs in zip(cubes, setups, strict=True):
+            for s, sl in zip(segs, segment_slices(ds), strict=True):
+                for o in s.orders:
+                    first, n = row + sl.start, sl.stop - sl.start
+                    products.extras.append(_write_aperture(model_target, f"APER{o.order}", first, n, o.weights))
+            row += ds.sizes[names.INTEGRATION]
+        return products
 
     def _plan_per_order(self, spectra: list[xr.Dataset], n_exposures: int, target: ProductTarget):
         """The lazy per-order light curves (``--spec-bins``) and zarr store write of the spectra (one Dataset
@@ -300,6 +394,42 @@ class Soss:
             }
         )
         return out
+
+
+@dataclass
+class ModelProducts:
+    """The ``soss_modelname`` products of a run: the pre-allocated SossExtractModel, the lazy extras of the
+    tasks that write it (``{"sums": [(HDU, partial DATASUM)], "spectra": [(INT_NUM, order, wavelength,
+    flux)]}``), and where the files are built and go."""
+
+    target: soss_model.ModelTarget
+    paths: list[Path]  #: SossExtractModel, AtocaSpectra
+    tmps: list[Path]  #: where each is built
+    header: object  #: PRIMARY header of the exposure's first segment
+    meta: dict
+    extras: list = field(default_factory=list)
+
+    def finish(self, results: list) -> list[Path]:
+        """Seal the SossExtractModel and write the AtocaSpectra from the computed extras."""
+        sums = [item for r in results for item in r["sums"]]
+        spectra = [item for r in results for item in r["spectra"]]
+        written = [soss_model.seal(self.target, sums)]
+        written.append(soss_model.write_atoca_spectra(self.paths[1], self.tmps[1], self.header, self.meta, spectra))
+        return written
+
+
+def _tmp_path(final: Path, target: ProductTarget) -> Path:
+    """Where a ``soss_modelname`` product is built: the run's temporary folder when it goes into the output
+    folder, else a hidden name next to it (renamed on the same file system)."""
+    if final.parent.resolve() == target.output_dir.resolve():
+        return target.tmp_dir / final.name
+    return final.parent / f".{final.stem}.tso3x-tmp{final.suffix}"
+
+
+@dask.delayed(pure=True)
+def _write_aperture(model_target, hdu: str, first: int, n: int, weights) -> dict:
+    """Write the box weights into planes ``first`` … ``first + n − 1`` of cube ``hdu``."""
+    return {"sums": [model_target.write(hdu, first, weights[None].astype("float32"), repeat=n)], "spectra": []}
 
 
 def _shared(models) -> list:

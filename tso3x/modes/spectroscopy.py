@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dask.array as da
@@ -217,6 +218,8 @@ class PlannedProducts:
     lc_names: list[str]
     store_write: object | None = None
     store_finish: object | None = None
+    extras: list = field(default_factory=list)  #: more lazy results, computed in the same pass
+    finish_extras: Callable[[list], list[Path]] | None = None  #: their products from their results
 
 
 def write_planned(planned: PlannedProducts, attrs: dict, file_names: list[str], target: ProductTarget) -> list[Path]:
@@ -226,7 +229,8 @@ def write_planned(planned: PlannedProducts, attrs: dict, file_names: list[str], 
     lcs = [p.binned[v].data for v in p.lc_names]
     # (execution.compute puts the zarr write, a Delayed, last itself: see its note on dask's result order)
     label = "outlier_detection + extract_1d" if target.alongside else "extract_1d"
-    datasums, sums, lcs, _ = compute_alongside([p.datasums, p.sums, lcs, p.store_write], target.alongside, label=label)
+    main = [p.datasums, p.sums, lcs, p.extras, p.store_write]
+    datasums, sums, lcs, extras, _ = compute_alongside(main, target.alongside, label=label)
     if p.store_finish is not None:
         p.store_finish()
     curve = assemble(p.entries, list(sums), attrs)
@@ -236,4 +240,6 @@ def write_planned(planned: PlannedProducts, attrs: dict, file_names: list[str], 
         binned = p.binned.copy(data=dict(zip(p.lc_names, lcs, strict=True)))
         lc_tmp = write_speclc(binned, target.tmp_dir / file_names[2], meta=json.loads(curve.attrs["meta"]))
         written.append(place(lc_tmp, target.output_dir))
+    if p.finish_extras is not None:
+        written += p.finish_extras(list(extras))
     return written

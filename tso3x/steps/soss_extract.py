@@ -5,8 +5,8 @@ the pixels masked in every integration and the per-pixel temporal medians of SCI
 the segment's integrations in spatial tiles; with ATOCA, the sum of the imputed integrations (for jwst's
 typical integration: their mean plus seed-42 noise) is folded chunk after chunk. One task per segment then
 builds the ATOCA model (:func:`segment_model`: the joint fit of orders 1 and 2 on the wavelength grid, its
-Tikhonov factor, the inverse of its normal matrix, and on SUBSTRIP256 the separate fits of order 2's blue end
-and order 3). Each chunk of integrations is imputed (a running median in time, which needs up to 4
+Tikhonov factor, the factorisation of its normal matrix, and on SUBSTRIP256 the separate fits of order 2's
+blue end and order 3). Each chunk of integrations is imputed (a running median in time, which needs up to 4
 integrations on either side), modelled, decontaminated, box-extracted per order and converted by photom in
 one task.
 
@@ -73,6 +73,7 @@ class AtocaSetup:
     wave_traces: tuple = ()  #: per order: trace wavelength of each column [micron]
     singles: tuple = ()  #: (order index, cutoff [micron] or None) fitted separately (SUBSTRIP256: 2 blue, 3)
     grid_params: tuple = (0.77, 1e-4, 20000, 2)  #: blue cutoff [micron], soss_rtol, max_grid_size, n_os
+    spectra: bool = False  #: also bin each order's ATOCA spectrum (``soss_modelname``'s AtocaSpectra)
 
     @property
     def needs_typical(self) -> bool:
@@ -185,6 +186,7 @@ def atoca_setup(
     n_os: int = 2,
     rtol: float = 1e-4,
     max_grid_size: int = 20000,
+    spectra: bool = False,
 ) -> AtocaSetup:
     """Per extracted order: wavelength map, profile (trimmed as jwst ``get_ref_file_args`` when one is larger
     than the other), throughput spline and line spread along the trace; the adaptive wavelength grid from
@@ -231,6 +233,7 @@ def atoca_setup(
         tuple(traces[o][2] for o in orders),
         singles,
         grid_params,
+        spectra,
     )
 
 
@@ -362,6 +365,7 @@ def segment_model(stats: np.ndarray, total: np.ndarray | None, nints: int, setup
         estimate,
         list(a.wave_traces),
         a.singles,
+        a.spectra,
     )
 
 
@@ -373,10 +377,17 @@ def imputed_total(total, *blocks, n_pieces, first, start, stop, nints, stats) ->
     return soss_atoca.accumulate(total, data)
 
 
-def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup, model, bad_pix: str) -> np.ndarray:
+def extract_chunk_atoca(
+    *blocks, n_pieces, first, start, nints, setup: SossSetup, model, bad_pix: str, model_out=None, row: int = 0
+):
     """ATOCA-decontaminated box extraction of integrations ``start`` … of a segment → (n, norders, 4, nx)
     float64 (:data:`QUANTITIES`, photom applied); ``blocks`` as :func:`extract_chunk`'s, ``model`` the
-    segment's :func:`segment_model`, ``bad_pix`` its ``soss_bad_pix``."""
+    segment's :func:`segment_model`, ``bad_pix`` its ``soss_bad_pix``.
+
+    With ``model_out`` (``soss_modelname``: a :class:`tso3x.io.soss_model.ModelTarget`), the trace models
+    (NaN → 0, float32) are also written into its ``ORDER<N>`` planes from ``row`` (the plane of integration
+    ``start``), and the result is (spectra, extras): extras ``{"sums": [(HDU, partial DATASUM)], "spectra":
+    [(integration index in the segment, order, wavelength, flux)]}`` (the ATOCA spectra jwst saves)."""
     raw, data, err, mederr, masked = _chunk_inputs(blocks, n_pieces, first, start, nints)
     errors = np.stack([soss_box.error_with_imputed(raw[i], err[i], mederr) for i in range(err.shape[0])])
     masks = masked[None] | ~(errors > 0)
@@ -385,7 +396,16 @@ def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup
         for i in range(err.shape[0]):
             cols[i] = soss_box.column_background(data[i], masks[i] | soss_box.background_mask(data[i]))
         data = data - cols[:, None, :]
-    models = model.trace_models(data, errors, masks)
+    if model_out is None:
+        models = model.trace_models(data, errors, masks)
+    else:
+        models, atoca = model.trace_models(data, errors, masks, spectra=True)
+        extras = {"sums": [], "spectra": []}
+        for k, m in enumerate(models):
+            planes = np.where(np.isfinite(m), m, 0.0).astype(np.float32)
+            extras["sums"].append(model_out.write(f"ORDER{setup.orders[k].order}", row, planes))
+        for i, listed in enumerate(atoca):
+            extras["spectra"] += [(start + i, order, wave, flux) for order, wave, flux in listed]
     out = np.zeros((err.shape[0], len(setup.orders), len(QUANTITIES), data.shape[2]))
     for k, o in enumerate(setup.orders):
         decont = soss_atoca.decontaminate(data, models, k)
@@ -397,7 +417,7 @@ def extract_chunk_atoca(*blocks, n_pieces, first, start, nints, setup: SossSetup
         if o.conversion is not None:
             for q in CONVERTED:
                 out[:, k, QUANTITIES.index(q), : o.length] *= o.conversion
-    return out
+    return out if model_out is None else (out, extras)
 
 
 def _windows(n: int, chunks: tuple):
@@ -441,9 +461,11 @@ def segment_models(ds: xr.Dataset, setups: list[SossSetup]) -> list:
     return [lazy_model(ds.isel({names.INTEGRATION: sl}), s) for s, sl in zip(setups, segment_slices(ds), strict=True)]
 
 
-def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None) -> da.Array:
+def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None, model_out=None, row: int = 0, extras=None):
     """(n, norders, 4, nx) lazy for one segment: one task per chunk of integrations (after the segment's
-    ATOCA ``model``, delayed or persisted, when there is one; made here if not given)."""
+    ATOCA ``model``, delayed or persisted, when there is one; made here if not given). With ``model_out``
+    (ATOCA only), the tasks also write the trace models from plane ``row`` on and their extras (delayed) are
+    appended to ``extras``."""
     sci, err = seg[names.SCI].data, seg[names.ERR].data
     n, _, nx = sci.shape
     stats = segment_statistics(seg).rechunk(-1)
@@ -457,9 +479,14 @@ def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None) -> da.Array:
         if model is not None:
             # the chunk tasks need the box weights and photom, not the ATOCA reference arrays
             kwargs["setup"] = dataclasses.replace(setup, atoca=None)
-            task = dask.delayed(extract_chunk_atoca, pure=True)(
+            if model_out is not None:
+                kwargs.update(model_out=model_out, row=row + start)
+            task = dask.delayed(extract_chunk_atoca, pure=True, nout=2 if model_out is not None else None)(
                 *pieces, err.blocks[block], stats, model=model, bad_pix=setup.atoca.bad_pix, **kwargs
             )
+            if model_out is not None:
+                extras.append(_shift_spectra(task[1], segment_first(seg)))
+                task = task[0]
             parts.append(da.from_delayed(task, (stop - start, len(setup.orders), len(QUANTITIES), nx), np.float64))
             continue
         parts.append(
@@ -478,6 +505,17 @@ def _extract_segment(seg: xr.Dataset, setup: SossSetup, model=None) -> da.Array:
     return da.concatenate(parts, axis=0)
 
 
+def segment_first(seg: xr.Dataset) -> int:
+    """The integration number of a segment's first integration."""
+    return int(seg[names.INTEGRATION].values[0])
+
+
+@dask.delayed(pure=True)
+def _shift_spectra(extras: dict, first: int) -> dict:
+    """A chunk's extras with its spectra's integration index in the segment made an integration number."""
+    return {"sums": extras["sums"], "spectra": [(first + i, *rest) for i, *rest in extras["spectra"]]}
+
+
 def column_units(photom: bool) -> dict[str, str | None]:
     """Units of the columns (jwst's SOSS spectra; after photom, its MJy labels)."""
     units: dict[str, str | None] = {c: None for c in names.SPEC_COLUMNS}
@@ -493,7 +531,9 @@ def column_units(photom: bool) -> dict[str, str | None]:
     return units
 
 
-def soss_extract(ds: xr.Dataset, setups: list[SossSetup], models: list | None = None) -> list[xr.Dataset]:
+def soss_extract(
+    ds: xr.Dataset, setups: list[SossSetup], models: list | None = None, model_out=None, row: int = 0, extras=None
+) -> list[xr.Dataset]:
     """Box-extract every integration of a NIS_SOSS exposure, one spectra Dataset per order.
 
     Parameters
@@ -504,6 +544,10 @@ def soss_extract(ds: xr.Dataset, setups: list[SossSetup], models: list | None = 
         One per segment (:func:`segment_setup`).
     models : list, optional
         The ATOCA models of the segments (:func:`segment_models`, e.g. persisted); made here if not given.
+    model_out : tso3x.io.soss_model.ModelTarget, optional
+        ``soss_modelname`` with ATOCA: the extraction tasks write their trace models into its ``ORDER<N>``
+        planes, the exposure's first integration at plane ``row``, and append their delayed extras
+        (:func:`extract_chunk_atoca`; spectra by integration number) to the list ``extras``.
 
     Returns
     -------
@@ -516,7 +560,7 @@ def soss_extract(ds: xr.Dataset, setups: list[SossSetup], models: list | None = 
     slices = segment_slices(ds)
     models = models or [None] * len(setups)
     blocks = [
-        _extract_segment(ds.isel({names.INTEGRATION: sl}), s, m)
+        _extract_segment(ds.isel({names.INTEGRATION: sl}), s, m, model_out, row + sl.start, extras)
         for s, sl, m in zip(setups, slices, models, strict=True)
     ]
     data = da.concatenate(blocks, axis=0) if len(blocks) > 1 else blocks[0]
