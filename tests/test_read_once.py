@@ -224,3 +224,19 @@ def test_tables_read_at_their_offset_equal_astropys(tmp_path):
     assert ours["name"].tolist() == [b"seg001", b"seg002"]  # raw bytes, as np.array of astropy's FITS_rec
     for name in ("flags", "ok", "value", "vector"):
         assert np.asarray(ours[name]).tolist() == np.asarray(theirs[name]).tolist(), name
+
+
+def test_hash_file_maps_one_window_at_a_time(tmp_path, monkeypatch):
+    """The manifest's hash of a file several windows long (and of an empty one) is the hash of its bytes."""
+    import mmap
+
+    import numpy as np
+    import xxhash
+
+    from tso3x import manifest
+
+    monkeypatch.setattr(manifest, "_HASH_WINDOW", mmap.ALLOCATIONGRANULARITY)
+    data = np.random.default_rng(0).bytes(int(3.5 * mmap.ALLOCATIONGRANULARITY))
+    for name, content in (("some.bin", data), ("empty.bin", b"")):
+        (tmp_path / name).write_bytes(content)
+        assert manifest.hash_file(tmp_path / name) == xxhash.xxh3_128(content).hexdigest()

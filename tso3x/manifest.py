@@ -59,13 +59,20 @@ def new_digest():
     return xxhash.xxh3_128()
 
 
+#: Bytes of a file mapped at a time while hashing it (a multiple of mmap's granularity).
+_HASH_WINDOW = 64 * 2**20
+
+
 def hash_file(path: str | os.PathLike) -> str:
-    """The manifest's hash (:data:`HASH`, hex) of a file, read through a memory map (no copy out of the
-    page cache)."""
+    """The manifest's hash (:data:`HASH`, hex) of a file, read through memory maps of
+    :data:`_HASH_WINDOW` bytes one after the other (no copy out of the page cache, and at most one window of
+    the file counted in the process's resident memory)."""
     digest = new_digest()
     with open(path, "rb") as f:
-        if os.fstat(f.fileno()).st_size:
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as view:
+        size = os.fstat(f.fileno()).st_size
+        for offset in range(0, size, _HASH_WINDOW):
+            length = min(_HASH_WINDOW, size - offset)
+            with mmap.mmap(f.fileno(), length, offset=offset, access=mmap.ACCESS_READ) as view:
                 digest.update(view)
     return digest.hexdigest()
 

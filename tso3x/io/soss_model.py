@@ -14,9 +14,11 @@ from what the chunk tasks returned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,19 +98,27 @@ def allocate(
         setattr(model, f"order{o}", plane.copy())
     for o in orders:
         setattr(model, f"aperture{o}", plane.copy())
+    with _saved(model, tmp_path, final_path) as template:
+        layout = read_layout(template)
+        grown = {h.index: nints for h in layout if h.index and h.name != tablefile.ASDF_EXTENSION}
+        table = tablefile.allocate(template, tmp_path, final_path, grown)
+        names = [h.name for h in layout if h.index in grown]
+    return ModelTarget(table, {name: k for k, name in enumerate(names)})
+
+
+@contextlib.contextmanager
+def _saved(model, tmp_path: Path, final_path: Path) -> Iterator[Path]:
+    """``model`` saved by stdatamodels as ``final_path``'s name in a folder beside ``tmp_path`` (the template
+    a product is built from), removed afterwards."""
     model.meta.filename = final_path.name
     template = tmp_path.parent / (tmp_path.name + ".template") / final_path.name
     template.parent.mkdir(parents=True, exist_ok=True)
     try:
         model.save(os.fspath(template))
         model.close()
-        layout = read_layout(template)
-        grown = {h.index: nints for h in layout if h.index and h.name != tablefile.ASDF_EXTENSION}
-        table = tablefile.allocate(template, tmp_path, final_path, grown)
-        names = [h.name for h in layout if h.index in grown]
+        yield template
     finally:
         shutil.rmtree(template.parent, ignore_errors=True)
-    return ModelTarget(table, {name: k for k, name in enumerate(names)})
 
 
 def seal(target: ModelTarget, partials: list[tuple[str, int]]) -> Path:
@@ -146,15 +156,8 @@ def write_atoca_spectra(
         for col, unit in (("wavelength", "um"), ("flux", "DN/s"), ("flux_error", "DN/s"), ("background", "DN/s")):
             spec.spec_table.columns[col].unit = unit
         model.spec.append(spec)
-    model.meta.filename = final_path.name
-    template = tmp_path.parent / (tmp_path.name + ".template") / final_path.name
-    template.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        model.save(os.fspath(template))
-        model.close()
+    with _saved(model, tmp_path, final_path) as template:
         # copied as is, with CHECKSUM/DATASUM and the _fits_hash of the final headers, as every product
         tablefile.seal(tablefile.allocate(template, tmp_path, final_path, {}), [])
-    finally:
-        shutil.rmtree(template.parent, ignore_errors=True)
     log.info("wrote %s (%d spectra)", final_path.name, len(spectra))
     return final_path

@@ -164,9 +164,16 @@ class Soss:
 
     @property
     def measures_in_one_pass(self) -> bool:
-        """The segment statistics need every integration before the extraction: the crfints are written
-        first and read back."""
-        return not self.extracting
+        """The flagged chunks feed the crfints writer and the extraction in one pass (each segment's
+        statistics, then its chunks' extraction), unless ATOCA's segment models are computed before the
+        extraction (the Tikhonov factor searched or the grid generated: the crfints are then written first
+        and read back, so outlier detection is not computed twice)."""
+        return not (self.atoca and self._models_first)
+
+    @property
+    def _models_first(self) -> bool:
+        """Whether :meth:`spectra` computes the segments' ATOCA models before planning the extraction."""
+        return self.params.soss_tikfac is None or self.params.soss_wave_grid_in is None
 
     def _check(self, exposures: list[xr.Dataset], config: RunConfig) -> None:
         refs = config.references
