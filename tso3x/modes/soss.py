@@ -167,8 +167,9 @@ class Soss:
         """The flagged chunks feed the crfints writer and the extraction in one pass (each segment's
         statistics, then its chunks' extraction), unless ATOCA's segment models are computed before the
         extraction (the Tikhonov factor searched or the grid generated: the crfints are then written first
-        and read back, so outlier detection is not computed twice)."""
-        return not (self.atoca and self._models_first)
+        and read back, so outlier detection is not computed twice) or pixel_replace runs (as for the other
+        spectroscopic modes)."""
+        return not (self.atoca and self._models_first) and self.replace is None
 
     @property
     def _models_first(self) -> bool:
