@@ -55,7 +55,11 @@ def _tables(path, col):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize(
+    "case",
+    # the single-detector NIRSpec case and the MIRI cube are variants of nrs1-nrs2 and mir_lrs (extended tier)
+    [pytest.param(c, marks=pytest.mark.extended) if c in ("nrs_brightobj", "mir_lrs_cube") else c for c in CASES],
+)
 def test_matches_jwst(case, apcorr_case, tmp_path):
     exp, apcorr, x1d, whtlt = apcorr_case(case)
     products = run_tso3x(exp.asn, tmp_path, override_extract1d=exp.extract1d, override_apcorr=apcorr)

@@ -49,7 +49,11 @@ def run_both(outlier_oracle, tmp_path, mode, sim=None, chunk_mb=0.05, **params):
     return sum(assert_same_crfints(a, b) for a, b in zip(ours, oracle.crfints, strict=True))
 
 
-@pytest.mark.parametrize("mode", MODES)
+#: imaging without the weak-lens and the MIRI LRS cube are variants of modes checked here (extended tier)
+VARIANTS = ("nrc_tsimage_clear", "mir_lrs_cube")
+
+
+@pytest.mark.parametrize("mode", [pytest.param(m, marks=pytest.mark.extended) if m in VARIANTS else m for m in MODES])
 def test_every_mode_matches_jwst(mode, outlier_oracle, tmp_path):
     """Default parameters, 32-integration segments: the rolling-median branch, several chunks."""
     assert run_both(outlier_oracle, tmp_path, mode) > 0

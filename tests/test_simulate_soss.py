@@ -300,6 +300,7 @@ def test_jwst_box_extraction_recovers_the_input_spectrum(request, soss_runs, whi
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # tests/test_soss_parity.py runs jwst with and without both against tso3x
 def test_jwst_box_without_background_subtraction_sees_the_background(s96, soss_runs):
     with_bkg = soss_runs(s96, "box_s96", soss_atoca=False, subtract_background=True)
     without = soss_runs(s96, "box_s96_nobkg", soss_atoca=False)
@@ -309,6 +310,7 @@ def test_jwst_box_without_background_subtraction_sees_the_background(s96, soss_r
 
 
 @pytest.mark.slow
+@pytest.mark.extended  # tests/test_soss_parity.py runs jwst with and without both against tso3x
 def test_jwst_photom_na_leaves_dn_per_s(s96, soss_runs):
     run = soss_runs(s96, "box_s96_nophotom", soss_atoca=False, photom=False, subtract_background=True)
     with fits.open(run.x1dints) as h:
