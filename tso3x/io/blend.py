@@ -73,16 +73,23 @@ def parse_schema(schema: dict) -> tuple[dict, dict, list]:
     return ctx["columns"], ctx["blends"], ctx["ignores"]
 
 
+def with_primary(model, primary: fits.Header, updates: dict | None = None):
+    """``model`` given a segment's PRIMARY metadata (jwst: ``model.update(input, only="PRIMARY")``) plus
+    ``updates`` (dotted paths → values); returns it."""
+    from stdatamodels.jwst import datamodels
+
+    with datamodels.CubeModel(fits.HDUList([fits.PrimaryHDU(header=primary)])) as src:
+        model.update(src, only="PRIMARY")
+    for attr, value in (updates or {}).items():
+        model[attr] = value
+    return model
+
+
 def segment_result(primary: fits.Header, updates: dict):
     """A TSOMultiSpecModel carrying one segment's PRIMARY metadata plus ``updates`` (dotted paths)."""
     from stdatamodels.jwst import datamodels
 
-    out = datamodels.TSOMultiSpecModel()
-    with datamodels.CubeModel(fits.HDUList([fits.PrimaryHDU(header=primary)])) as src:
-        out.update(src, only="PRIMARY")
-    for attr, value in updates.items():
-        out[attr] = value
-    return out
+    return with_primary(datamodels.TSOMultiSpecModel(), primary, updates)
 
 
 def blend(models: list, target) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from astropy.io import fits
 
 from . import checksum, tablefile
+from .blend import with_primary
 from .fitsfile import read_layout
 
 log = logging.getLogger(__name__)
@@ -44,21 +45,6 @@ class ModelTarget:
     def write(self, hdu: str, first: int, planes: np.ndarray, repeat: int = 1) -> tuple[str, int]:
         """Write planes ``first …`` of cube ``hdu`` (``repeat`` times); returns (``hdu``, partial DATASUM)."""
         return hdu, tablefile.write_planes(self.table, self.cubes[hdu], first, planes, repeat)
-
-
-def _primary_model(model, primary_header: fits.Header, meta: dict) -> None:
-    """``model`` with the PRIMARY metadata of ``primary_header`` (jwst: ``update(input, only="PRIMARY")``) and
-    ``meta`` (dotted path → value)."""
-    from stdatamodels.jwst import datamodels
-
-    with datamodels.CubeModel(fits.HDUList([fits.PrimaryHDU(header=primary_header.copy())])) as src:
-        model.update(src, only="PRIMARY")
-    for path, value in meta.items():
-        node = model
-        *parents, leaf = path.split(".")
-        for p in parents:
-            node = getattr(node, p)
-        setattr(node, leaf, value)
 
 
 def allocate(
@@ -92,7 +78,7 @@ def allocate(
 
     final_path, tmp_path = Path(final_path), Path(tmp_path)
     model = datamodels.SossExtractModel()
-    _primary_model(model, primary_header, meta)
+    with_primary(model, primary_header.copy(), meta)
     plane = np.zeros((1, *shape), np.float32)
     for o in modelled:
         setattr(model, f"order{o}", plane.copy())
@@ -145,7 +131,7 @@ def write_atoca_spectra(
 
     final_path, tmp_path = Path(final_path), Path(tmp_path)
     model = datamodels.MultiSpecModel()
-    _primary_model(model, primary_header, meta)
+    with_primary(model, primary_header.copy(), meta)
     dtype = datamodels.SpecModel().get_dtype("spec_table")
     for int_num, order, wave, flux in spectra:
         table = np.zeros(len(wave), dtype=dtype)

@@ -17,7 +17,6 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 import xarray as xr
-from astropy.io import fits
 
 from .. import names
 from ..dataset import segment_slices
@@ -25,7 +24,7 @@ from ..kernels.white_light import duplicate_times
 from ..names import SPEC_COLUMNS
 from . import checksum, tablefile
 from .asn import Association
-from .blend import blend, segment_result
+from .blend import blend, segment_result, with_primary
 from .calints import SegmentMeta, segment_metas
 from .fitsfile import read_layout
 
@@ -193,6 +192,20 @@ def ordered_segments(spectra: list[xr.Dataset], asn: Association | None = None) 
     return [it[1:] for it in items]
 
 
+def steps_before_extraction(attrs: dict, first: bool = True) -> dict:
+    """The status (dotted paths → values) of the steps calwebb_tso3 runs before extract_1d, from a cube's or
+    its spectra's attrs: outlier_detection when it completed; adaptive_trace_model FAILED on the ``first``
+    segment when pixel_replace's trace_model ran on NIS_SOSS (jwst's step fails there, then keeps mingrad for
+    the others), else SKIPPED; pixel_replace."""
+    out = {
+        "meta.cal_step.adaptive_trace_model": "FAILED" if first and attrs.get("S_TRCMOD") == "FAILED" else "SKIPPED",
+        "meta.cal_step.pixel_replace": attrs.get("S_PXREPL", "SKIPPED"),
+    }
+    if attrs.get("S_OUTLIR") == "COMPLETE":
+        out["meta.cal_step.outlier_detection"] = "COMPLETE"
+    return out
+
+
 def _segment_results(
     items: list[tuple[SegmentMeta, xr.Dataset]], asn: Association, extract1d, result_meta: dict | None = None
 ) -> list:
@@ -202,20 +215,14 @@ def _segment_results(
     files, photom's status, the ``soss_extract1d`` parameters)."""
     out = []
     for k, (meta, ds) in enumerate(items):
-        # pixel_replace's trace_model on NIS_SOSS: jwst's adaptive_trace_model fails on the first segment only
-        # (the step then keeps mingrad for the others)
-        failed = k == 0 and ds.attrs.get("S_TRCMOD") == "FAILED"
         updates = {
             "meta.filename": Path(meta.path).name,
             "meta.asn.pool_name": asn.asn_pool,
             "meta.asn.table_name": asn.path.name,
             "meta.cal_step.extract_1d": "COMPLETE",
-            "meta.cal_step.adaptive_trace_model": "FAILED" if failed else "SKIPPED",
-            "meta.cal_step.pixel_replace": ds.attrs.get("S_PXREPL", "SKIPPED"),
+            **steps_before_extraction(ds.attrs, first=k == 0),
             "meta.ref_file.extract1d.name": "N/A" if extract1d is None else os.path.abspath(extract1d),
         }
-        if ds.attrs.get("S_OUTLIR") == "COMPLETE":
-            updates["meta.cal_step.outlier_detection"] = "COMPLETE"
         if result_meta is not None:
             del updates["meta.ref_file.extract1d.name"]
             updates.update(result_meta)
@@ -244,9 +251,7 @@ def write_template(
     first = spectra[0]
     items = _ordered_metas(spectra, asn)
     metas = [m for m, _ in items]
-    x1d = datamodels.TSOMultiSpecModel()
-    with datamodels.CubeModel(fits.HDUList([fits.PrimaryHDU(header=metas[0].primary_header.copy())])) as src:
-        x1d.update(src, only="PRIMARY")
+    x1d = with_primary(datamodels.TSOMultiSpecModel(), metas[0].primary_header.copy())
     nints = int(first.attrs.get("NINTS") or first.sizes[names.INTEGRATION])
     x1d.int_times = _int_times(nints, metas)
     x1d.meta.target.source_type = None

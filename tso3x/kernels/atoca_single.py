@@ -9,6 +9,7 @@ Images (ny, nx) in DN/s, wavelengths in micron.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -54,14 +55,12 @@ class SingleOrder:
             [self.box_mask | scimask],
         )
 
-    def fit(self, data: np.ndarray, error: np.ndarray, scimask: np.ndarray, spectrum: bool = False):
-        """Model image (ny, nx) of one integration, NaN where not modelled or when too few pixels are left.
-
-        With ``spectrum``: (image, (wavelength, flux) of the binned 1-D spectrum, or None when the order
-        could not be fitted or has no :attr:`binning`)."""
+    def fit(self, data: np.ndarray, error: np.ndarray, scimask: np.ndarray):
+        """Model image (ny, nx) of one integration, NaN where not modelled or when too few pixels are left, and
+        (wavelength, flux) of its binned 1-D spectrum, or None when the order could not be fitted or has no
+        :attr:`binning`."""
         if self.rebuild is None:
-            image = np.full(data.shape, np.nan)
-            return (image, None) if spectrum else image
+            return np.full(data.shape, np.nan), None
         try:
             engine = self.engine(scimask)
         except atoca_engine.MaskOverlapError:
@@ -69,15 +68,10 @@ class SingleOrder:
                 "Not enough unmasked pixels to model the remaining part of order 2."
                 " Model and spectrum will be NaN in that spectral region."
             )
-            image = np.full(data.shape, np.nan)
-            return (image, None) if spectrum else image
+            return np.full(data.shape, np.nan), None
         flux = system(engine, data, error).solve(self.tikfac)
-        image = self.rebuild.rebuild(flux, fill_value=np.nan)
-        if not spectrum:
-            return image
-        if self.binning is None:
-            return image, None
-        return image, self.binning.spectra(flux[:, None])[0]
+        spectrum = None if self.binning is None else self.binning.spectra(flux[:, None])[0]
+        return self.rebuild.rebuild(flux, fill_value=np.nan), spectrum
 
 
 def system(engine: atoca_engine.Engine, data: np.ndarray, error: np.ndarray) -> atoca_tikho.TikhonovSystem:
@@ -123,9 +117,7 @@ def search_tikfac(order: SingleOrder, typical: np.ndarray, mederr: np.ndarray, s
     except atoca_engine.MaskOverlapError:
         return SingleOrder(order.wave_map, order.profile, order.box_mask, order.grid, None, guess)
     tikfac = atoca_tikho.search(system(engine, typical, mederr), guess, LOG_RANGE)
-    return SingleOrder(
-        order.wave_map, order.profile, order.box_mask, order.grid, order.rebuild, tikfac, scimask, engine, order.binning
-    )
+    return dataclasses.replace(order, tikfac=tikfac, fit_mask=scimask, fit_engine=engine)
 
 
 def merge(joint: np.ndarray | None, single: np.ndarray) -> np.ndarray:

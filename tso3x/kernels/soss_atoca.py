@@ -114,7 +114,7 @@ class JointModel:
             models.append(np.full(data.shape, np.nan))
         for k, single in self.singles:
             for i in range(data.shape[0]):
-                image, spectrum = single.fit(data[i], errors[i], masks[i], spectrum=True)
+                image, spectrum = single.fit(data[i], errors[i], masks[i])
                 models[k][i] = atoca_single.merge(models[k][i], image)
                 if spectra and spectrum is not None:
                     lists[i].append((k + 1, *spectrum))

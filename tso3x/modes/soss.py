@@ -328,13 +328,8 @@ class Soss:
         tmps = [_tmp_path(p, target) for p in paths]
         setups = [self.setups[tuple(segment_files(ds))] for ds in cubes]
         orders = [o.order for o in setups[0][0].orders]
-        attrs = cubes[0].attrs
         meta = {"meta.asn.pool_name": target.asn.asn_pool, "meta.asn.table_name": target.asn.path.name}
-        if attrs.get("S_OUTLIR") == "COMPLETE":
-            meta["meta.cal_step.outlier_detection"] = "COMPLETE"
-        # the steps calwebb_tso3 runs before extract_1d (as the x1dints records them)
-        meta["meta.cal_step.adaptive_trace_model"] = "FAILED" if attrs.get("S_TRCMOD") == "FAILED" else "SKIPPED"
-        meta["meta.cal_step.pixel_replace"] = attrs.get("S_PXREPL", "SKIPPED")
+        meta.update(x1dints.steps_before_extraction(cubes[0].attrs))  # as the x1dints records them
         header = segment_metas(cubes[0])[0].primary_header
         shape = (cubes[0].sizes[names.Y], cubes[0].sizes[names.X])
         nints = sum(ds.sizes[names.INTEGRATION] for ds in cubes)
